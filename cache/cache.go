@@ -1,0 +1,200 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// Defaults of Options.
+const (
+	DefaultTTL       = time.Hour
+	DefaultLeaseTTL  = 5 * time.Second
+	DefaultLeaseWait = 250 * time.Millisecond
+	DefaultJitter    = 0.1
+)
+
+// Options tunes a Cache. The zero value of every field means its default.
+type Options struct {
+	// Prefix goes before every key, e.g. "app1:". Default: none.
+	Prefix string
+	// MaxKeyPart is the longest key part kept verbatim; longer parts are
+	// hashed. Default: DefaultMaxKeyPart.
+	MaxKeyPart int
+	// LeaseTTL bounds how long a loader holds the lease on a missing key and
+	// how long one load may run. Default: DefaultLeaseTTL.
+	LeaseTTL time.Duration
+	// LeaseWait is how long a reader that finds another process' lease waits
+	// for its value before it loads without storing. Default: DefaultLeaseWait.
+	LeaseWait time.Duration
+	// Jitter spreads every TTL uniformly by ±Jitter of itself so that entries
+	// written together do not expire together. A negative value turns it
+	// off. Default: DefaultJitter.
+	Jitter float64
+	// Observer, if set, is told the duration and error of every operation.
+	Observer Observer
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+}
+
+// Observer receives the outcome of every cache operation; metrics/ adapts it
+// to Prometheus. ObserveOp is called on the caller's goroutine and must be
+// fast and safe for concurrent use.
+type Observer interface {
+	ObserveOp(op, family string, d time.Duration, err error)
+}
+
+// Cache is typed cache-aside over a Store: key building, envelopes, leases
+// and statistics shared by its Families. It is safe for concurrent use.
+type Cache struct {
+	store    Store
+	keys     Keyspace
+	opts     Options
+	flight   singleflight.Group
+	mu       sync.Mutex
+	families map[string]*counters
+}
+
+// New returns a Cache over store.
+func New(store Store, opts Options) (*Cache, error) {
+	if store == nil {
+		return nil, errors.New("cache: nil store")
+	}
+	if opts.Prefix != "" && EscapeGlob(opts.Prefix) != opts.Prefix {
+		return nil, fmt.Errorf("cache: prefix %q holds a glob character", opts.Prefix)
+	}
+	if opts.LeaseTTL < 0 || opts.LeaseWait < 0 || opts.Jitter > 0.5 {
+		return nil, errors.New("cache: LeaseTTL and LeaseWait must be >= 0, Jitter <= 0.5")
+	}
+	if opts.LeaseTTL == 0 {
+		opts.LeaseTTL = DefaultLeaseTTL
+	}
+	if opts.LeaseWait == 0 {
+		opts.LeaseWait = DefaultLeaseWait
+	}
+	switch {
+	case opts.Jitter == 0:
+		opts.Jitter = DefaultJitter
+	case opts.Jitter < 0:
+		opts.Jitter = 0
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Cache{
+		store:    store,
+		keys:     Keyspace{Prefix: opts.Prefix, MaxPart: opts.MaxKeyPart},
+		opts:     opts,
+		families: make(map[string]*counters),
+	}, nil
+}
+
+// Store returns the Store the cache runs on.
+func (c *Cache) Store() Store { return c.store }
+
+// Keyspace returns the key builder of the cache.
+func (c *Cache) Keyspace() Keyspace { return c.keys }
+
+// DeletePattern removes every key of this cache (inside its prefix) that
+// matches the Redis glob pattern, and reports how many it removed. Escape
+// user-supplied text in pattern with EscapeGlob.
+func (c *Cache) DeletePattern(ctx context.Context, pattern string) (int, error) {
+	start := c.opts.Now()
+	n, err := c.store.DeletePattern(ctx, EscapeGlob(c.keys.Prefix)+pattern)
+	c.observe("delete_pattern", "", start, err)
+	if err != nil {
+		return n, fmt.Errorf("cache: delete pattern %q: %w", pattern, err)
+	}
+	return n, nil
+}
+
+// Delete removes raw keys (as built by a Family's Key) and reports how many
+// existed.
+func (c *Cache) Delete(ctx context.Context, keys ...string) (int, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	start := c.opts.Now()
+	n, err := c.store.Delete(ctx, keys...)
+	c.observe("delete", "", start, err)
+	if err != nil {
+		return n, fmt.Errorf("cache: delete %d keys: %w", len(keys), err)
+	}
+	return n, nil
+}
+
+// Ping checks that the store answers.
+func (c *Cache) Ping(ctx context.Context) error { return c.store.Ping(ctx) }
+
+func (c *Cache) observe(op, family string, start time.Time, err error) {
+	if c.opts.Observer != nil {
+		c.opts.Observer.ObserveOp(op, family, c.opts.Now().Sub(start), err)
+	}
+}
+
+// register returns the counters of family, creating them once.
+func (c *Cache) register(family string) (*counters, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.families[family]; ok {
+		return nil, fmt.Errorf("cache: family %q already exists", family)
+	}
+	s := new(counters)
+	c.families[family] = s
+	return s, nil
+}
+
+// FamilyStats counts what happened to one family since the Cache was created.
+type FamilyStats struct {
+	Family     string
+	Hits       uint64 // lookups answered by the store
+	Misses     uint64 // lookups the store could not answer
+	Loads      uint64 // loader calls
+	LoadErrors uint64 // loader calls that failed (not found excluded)
+	LeaseWaits uint64 // lookups that waited on another loader's lease
+	Corrupt    uint64 // values that could not be decoded and were dropped
+	Errors     uint64 // store operations that failed
+}
+
+// HitRatio returns Hits / (Hits + Misses), or 0 before any lookup.
+func (s FamilyStats) HitRatio() float64 {
+	if s.Hits+s.Misses == 0 {
+		return 0
+	}
+	return float64(s.Hits) / float64(s.Hits+s.Misses)
+}
+
+// Stats returns a snapshot of every family's counters, sorted by name.
+func (c *Cache) Stats() []FamilyStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]FamilyStats, 0, len(c.families))
+	for name, s := range c.families {
+		out = append(out, s.snapshot(name))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Family < out[j].Family })
+	return out
+}
+
+type counters struct {
+	hits, misses, loads, loadErrors, leaseWaits, corrupt, errors atomic.Uint64
+}
+
+func (s *counters) snapshot(name string) FamilyStats {
+	return FamilyStats{
+		Family:     name,
+		Hits:       s.hits.Load(),
+		Misses:     s.misses.Load(),
+		Loads:      s.loads.Load(),
+		LoadErrors: s.loadErrors.Load(),
+		LeaseWaits: s.leaseWaits.Load(),
+		Corrupt:    s.corrupt.Load(),
+		Errors:     s.errors.Load(),
+	}
+}

@@ -1,0 +1,464 @@
+package cache
+
+import (
+	"context"
+	crand "crypto/rand"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// FamilyOptions configures a Family. The zero value of every field means its
+// default.
+type FamilyOptions[T any] struct {
+	// Codec encodes values. Default: JSON[T].
+	Codec Codec[T]
+	// TTL is how long a value is kept. Default: DefaultTTL.
+	TTL time.Duration
+	// TTLFunc, if set, gives the TTL of each value (dynamic TTL, e.g. by
+	// size and popularity); a result <= 0 falls back to TTL.
+	TTLFunc func(v T) time.Duration
+	// NegativeTTL is how long a loader's ErrNotFound is cached, so that
+	// lookups of absent ids do not reach the source every time. Default: 0,
+	// not cached.
+	NegativeTTL time.Duration
+}
+
+// Family is a typed view of one key family of a Cache, such as "file" for
+// "file:{id}". It is safe for concurrent use.
+type Family[T any] struct {
+	c     *Cache
+	name  string
+	codec Codec[T]
+	opts  FamilyOptions[T]
+	stats *counters
+}
+
+// NewFamily registers the family name in c and returns its typed view. The
+// name is lower-case letters, digits, '_', '-' and ':' and must be unique in
+// c.
+func NewFamily[T any](c *Cache, name string, opts FamilyOptions[T]) (*Family[T], error) {
+	if !validFamily(name) {
+		return nil, fmt.Errorf("cache: invalid family name %q", name)
+	}
+	if opts.TTL < 0 || opts.NegativeTTL < 0 {
+		return nil, fmt.Errorf("cache: family %s: negative TTL", name)
+	}
+	if opts.TTL == 0 {
+		opts.TTL = DefaultTTL
+	}
+	if opts.Codec == nil {
+		opts.Codec = JSON[T]{}
+	}
+	stats, err := c.register(name)
+	if err != nil {
+		return nil, err
+	}
+	return &Family[T]{c: c, name: name, codec: opts.Codec, opts: opts, stats: stats}, nil
+}
+
+// Name returns the family name.
+func (f *Family[T]) Name() string { return f.name }
+
+// Key returns the key that holds the value of id, e.g. "file:42".
+func (f *Family[T]) Key(id string) (string, error) {
+	return f.c.keys.Key(f.name, id)
+}
+
+// TTLOf returns the TTL a value gets when it is written: the family TTL or
+// TTLFunc's, spread by the cache's jitter.
+func (f *Family[T]) TTLOf(v T) time.Duration {
+	ttl := f.opts.TTL
+	if f.opts.TTLFunc != nil {
+		if d := f.opts.TTLFunc(v); d > 0 {
+			ttl = d
+		}
+	}
+	return f.jitter(ttl)
+}
+
+func (f *Family[T]) jitter(ttl time.Duration) time.Duration {
+	j := f.c.opts.Jitter
+	if j == 0 {
+		return ttl
+	}
+	// Uniform in [ttl*(1-j), ttl*(1+j)); never below a millisecond.
+	d := time.Duration(float64(ttl) * (1 + j*(2*rand.Float64()-1)))
+	return max(d, time.Millisecond)
+}
+
+// state is the outcome of one lookup.
+type state int
+
+const (
+	stateMiss     state = iota
+	stateHit            // a decoded value
+	stateNotFound       // a cached "not found"
+	stateLeased         // another loader holds the lease
+)
+
+// Get returns the cached value of id, or ErrNotFound.
+func (f *Family[T]) Get(ctx context.Context, id string) (T, error) {
+	var zero T
+	key, err := f.Key(id)
+	if err != nil {
+		return zero, err
+	}
+	v, st, err := f.lookup(ctx, key)
+	if err != nil {
+		return zero, err
+	}
+	f.count(st)
+	if st != stateHit {
+		return zero, ErrNotFound
+	}
+	return v, nil
+}
+
+// lookup reads key and decodes what it holds; it counts errors and corrupt
+// values but not hits and misses, which depend on the caller.
+func (f *Family[T]) lookup(ctx context.Context, key string) (T, state, error) {
+	var zero T
+	start := f.c.opts.Now()
+	raw, err := f.c.store.Get(ctx, key)
+	f.c.observe("get", f.name, start, ignoreNotFound(err))
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return zero, stateMiss, nil
+	case err != nil:
+		f.stats.errors.Add(1)
+		return zero, stateMiss, fmt.Errorf("cache: get %s: %w", key, err)
+	}
+	v, st := f.decode(ctx, key, raw)
+	return v, st, nil
+}
+
+// decode interprets a stored envelope. A corrupt or foreign value is deleted
+// and reported as a miss.
+func (f *Family[T]) decode(ctx context.Context, key string, raw []byte) (T, state) {
+	var v T
+	env, err := parseEnvelope(raw)
+	if err == nil {
+		switch env.kind {
+		case kindLease:
+			return v, stateLeased
+		case kindNotFound:
+			return v, stateNotFound
+		}
+		if err = f.codec.Unmarshal(env.payload, &v); err == nil {
+			return v, stateHit
+		}
+	}
+	f.stats.corrupt.Add(1)
+	// Best effort: a failed delete leaves the value to its TTL.
+	_, _ = f.c.store.Delete(ctx, key)
+	var zero T
+	return zero, stateMiss
+}
+
+func (f *Family[T]) count(st state) {
+	if st == stateHit || st == stateNotFound {
+		f.stats.hits.Add(1)
+	} else {
+		f.stats.misses.Add(1)
+	}
+}
+
+// Exists reports whether a value of id is cached.
+func (f *Family[T]) Exists(ctx context.Context, id string) (bool, error) {
+	_, err := f.Get(ctx, id)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ErrNotFound):
+		return false, nil
+	}
+	return false, err
+}
+
+// TTL returns how long the value of id is still kept, or ErrNotFound.
+func (f *Family[T]) TTL(ctx context.Context, id string) (time.Duration, error) {
+	key, err := f.Key(id)
+	if err != nil {
+		return 0, err
+	}
+	d, err := f.c.store.TTL(ctx, key)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		f.stats.errors.Add(1)
+		return 0, fmt.Errorf("cache: ttl %s: %w", key, err)
+	}
+	return d, err
+}
+
+func (f *Family[T]) encode(v T, ttl time.Duration) ([]byte, error) {
+	payload, err := f.codec.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("cache: encode %s value: %w", f.name, err)
+	}
+	return appendEnvelope(make([]byte, 0, len(payload)+16), kindValue, f.c.opts.Now().Add(ttl), payload), nil
+}
+
+// Set caches v as the value of id with the family's TTL. It replaces any
+// lease on the key, so a load racing with this write cannot store over it.
+func (f *Family[T]) Set(ctx context.Context, id string, v T) error {
+	return f.SetWithTTL(ctx, id, v, 0)
+}
+
+// SetWithTTL caches v as the value of id for ttl; ttl <= 0 means the
+// family's TTL.
+func (f *Family[T]) SetWithTTL(ctx context.Context, id string, v T, ttl time.Duration) error {
+	key, err := f.Key(id)
+	if err != nil {
+		return err
+	}
+	if ttl <= 0 {
+		ttl = f.TTLOf(v)
+	}
+	data, err := f.encode(v, ttl)
+	if err != nil {
+		return err
+	}
+	start := f.c.opts.Now()
+	err = f.c.store.Set(ctx, key, data, ttl)
+	f.c.observe("set", f.name, start, err)
+	if err != nil {
+		f.stats.errors.Add(1)
+		return fmt.Errorf("cache: set %s: %w", key, err)
+	}
+	return nil
+}
+
+// Delete removes the values of ids (and any lease on them, so that a load in
+// flight does not store what it read before the delete). It reports how many
+// keys existed.
+func (f *Family[T]) Delete(ctx context.Context, ids ...string) (int, error) {
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		k, err := f.Key(id)
+		if err != nil {
+			return 0, err
+		}
+		keys[i] = k
+	}
+	start := f.c.opts.Now()
+	n, err := f.c.store.Delete(ctx, keys...)
+	f.c.observe("delete", f.name, start, err)
+	if err != nil {
+		f.stats.errors.Add(1)
+		return n, fmt.Errorf("cache: delete %s: %w", f.name, err)
+	}
+	return n, nil
+}
+
+// DeletePattern removes every value of the family whose id matches the Redis
+// glob idGlob and reports how many it removed. Escape user-supplied text in
+// idGlob with EscapeGlob: f.DeletePattern(ctx, EscapeGlob(dir)+"/*").
+func (f *Family[T]) DeletePattern(ctx context.Context, idGlob string) (int, error) {
+	pattern := f.c.keys.Pattern(f.name, idGlob)
+	start := f.c.opts.Now()
+	n, err := f.c.store.DeletePattern(ctx, pattern)
+	f.c.observe("delete_pattern", f.name, start, err)
+	if err != nil {
+		f.stats.errors.Add(1)
+		return n, fmt.Errorf("cache: delete pattern %q: %w", pattern, err)
+	}
+	return n, nil
+}
+
+// GetMany returns the cached values of ids in one round trip per node;
+// missing ids are absent from the map.
+func (f *Family[T]) GetMany(ctx context.Context, ids []string) (map[string]T, error) {
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		k, err := f.Key(id)
+		if err != nil {
+			return nil, err
+		}
+		keys[i] = k
+	}
+	start := f.c.opts.Now()
+	raws, err := f.c.store.GetMulti(ctx, keys)
+	f.c.observe("get_many", f.name, start, err)
+	if err != nil {
+		f.stats.errors.Add(1)
+		return nil, fmt.Errorf("cache: get many %s: %w", f.name, err)
+	}
+	out := make(map[string]T, len(ids))
+	for i, raw := range raws {
+		st := stateMiss
+		var v T
+		if raw != nil {
+			v, st = f.decode(ctx, keys[i], raw)
+		}
+		f.count(st)
+		if st == stateHit {
+			out[ids[i]] = v
+		}
+	}
+	return out, nil
+}
+
+// SetMany caches every value of values (by id) in one round trip per node.
+func (f *Family[T]) SetMany(ctx context.Context, values map[string]T) error {
+	entries := make([]Entry, 0, len(values))
+	for id, v := range values {
+		key, err := f.Key(id)
+		if err != nil {
+			return err
+		}
+		ttl := f.TTLOf(v)
+		data, err := f.encode(v, ttl)
+		if err != nil {
+			return err
+		}
+		entries = append(entries, Entry{Key: key, Value: data, TTL: ttl})
+	}
+	start := f.c.opts.Now()
+	err := f.c.store.SetMulti(ctx, entries)
+	f.c.observe("set_many", f.name, start, err)
+	if err != nil {
+		f.stats.errors.Add(1)
+		return fmt.Errorf("cache: set many %s: %w", f.name, err)
+	}
+	return nil
+}
+
+// Loader loads the value of one id from the source of truth. It returns
+// ErrNotFound (or an error wrapping it) when the id does not exist.
+type Loader[T any] func(ctx context.Context, id string) (T, error)
+
+// GetOrLoad returns the cached value of id or loads it with load and caches
+// it. Concurrent callers in this process share one load (singleflight); across
+// processes a lease on the key lets one loader run while the others wait for
+// its value, and a write or delete that races with the load voids the lease,
+// so a stale value is never stored. If the store fails, GetOrLoad still
+// answers from load, without writing to the cache.
+func (f *Family[T]) GetOrLoad(ctx context.Context, id string, load Loader[T]) (T, error) {
+	var zero T
+	key, err := f.Key(id)
+	if err != nil {
+		return zero, err
+	}
+	v, st, err := f.lookup(ctx, key)
+	switch {
+	case err != nil:
+		return f.loadOnly(ctx, id, load)
+	case st == stateHit:
+		f.stats.hits.Add(1)
+		return v, nil
+	case st == stateNotFound:
+		f.stats.hits.Add(1)
+		return zero, ErrNotFound
+	}
+	f.stats.misses.Add(1)
+	ch := f.c.flight.DoChan(key, func() (any, error) {
+		// Detached from the first caller: one caller giving up must not
+		// fail the others sharing the flight.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.c.opts.LeaseTTL)
+		defer cancel()
+		return f.leaseAndLoad(fctx, key, id, load)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return zero, r.Err
+		}
+		v, _ := r.Val.(T) // nil when T is an interface type
+		return v, nil
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+}
+
+// loadOnly calls load without touching the cache: the path taken when the
+// store failed.
+func (f *Family[T]) loadOnly(ctx context.Context, id string, load Loader[T]) (T, error) {
+	f.stats.loads.Add(1)
+	v, err := load(ctx, id)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		f.stats.loadErrors.Add(1)
+	}
+	return v, err
+}
+
+func (f *Family[T]) leaseAndLoad(ctx context.Context, key, id string, load Loader[T]) (T, error) {
+	var zero T
+	marker := leaseMarker(crand.Text())
+	deadline := f.c.opts.Now().Add(f.c.opts.LeaseWait)
+	backoff := 2 * time.Millisecond
+	waited := false
+	for {
+		raw, existed, err := f.c.store.SetNXGet(ctx, key, marker, f.c.opts.LeaseTTL)
+		if err != nil {
+			f.stats.errors.Add(1)
+			return f.loadOnly(ctx, id, load)
+		}
+		if !existed {
+			return f.loadAndStore(ctx, key, id, marker, load)
+		}
+		v, st := f.decode(ctx, key, raw)
+		switch st {
+		case stateHit:
+			return v, nil
+		case stateNotFound:
+			return zero, ErrNotFound
+		case stateMiss: // a corrupt value, now deleted: take the lease
+			continue
+		}
+		// Another process is loading: wait for its value, then give up
+		// waiting and load without storing.
+		if !waited {
+			waited = true
+			f.stats.leaseWaits.Add(1)
+		}
+		if !f.c.opts.Now().Before(deadline) {
+			return f.loadOnly(ctx, id, load)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return zero, ctx.Err()
+		}
+		backoff = min(2*backoff, 50*time.Millisecond)
+	}
+}
+
+// loadAndStore runs load while holding the lease marker on key and stores the
+// result only if the marker is still there.
+func (f *Family[T]) loadAndStore(ctx context.Context, key, id string, marker []byte, load Loader[T]) (T, error) {
+	v, err := f.loadOnly(ctx, id, load)
+	var data []byte
+	var ttl time.Duration
+	switch {
+	case err == nil:
+		ttl = f.TTLOf(v)
+		data, err = f.encode(v, ttl)
+		if err != nil {
+			return v, nil // served, not cached
+		}
+	case errors.Is(err, ErrNotFound) && f.opts.NegativeTTL > 0:
+		ttl = f.jitter(f.opts.NegativeTTL)
+		data = appendEnvelope(nil, kindNotFound, f.c.opts.Now().Add(ttl), nil)
+	default:
+		// Release the lease at once so waiters do not sit out LeaseTTL.
+		_, _ = f.c.store.CompareAndSet(ctx, key, marker, nil, 0)
+		return v, err
+	}
+	start := f.c.opts.Now()
+	_, serr := f.c.store.CompareAndSet(ctx, key, marker, data, ttl)
+	f.c.observe("set", f.name, start, serr)
+	if serr != nil {
+		f.stats.errors.Add(1)
+	}
+	return v, err
+}
+
+func ignoreNotFound(err error) error {
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,227 @@
+package memstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/filecache/filecache/cache"
+	"github.com/maypok86/otter/v2"
+)
+
+// DefaultMaxEntries is the default bound on the number of entries.
+const DefaultMaxEntries = 100_000
+
+// Options tunes a Store. The zero value of every field means its default.
+type Options struct {
+	// MaxEntries bounds the number of entries; beyond it otter evicts the
+	// least valuable (W-TinyLFU). Default: DefaultMaxEntries.
+	MaxEntries int
+}
+
+type item struct {
+	data []byte
+	ttl  time.Duration
+}
+
+// Store is a cache.Store in process memory. It is safe for concurrent use.
+type Store struct {
+	c      *otter.Cache[string, item]
+	closed atomic.Bool
+}
+
+var _ cache.Store = (*Store)(nil)
+
+// New returns an empty Store.
+func New(opts Options) (*Store, error) {
+	if opts.MaxEntries < 0 {
+		return nil, errors.New("memstore: MaxEntries must be >= 0")
+	}
+	if opts.MaxEntries == 0 {
+		opts.MaxEntries = DefaultMaxEntries
+	}
+	c, err := otter.New(&otter.Options[string, item]{
+		MaximumSize: opts.MaxEntries,
+		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, item]) time.Duration {
+			return e.Value.ttl
+		}),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("memstore: %w", err)
+	}
+	return &Store{c: c}, nil
+}
+
+func (s *Store) check(ctx context.Context) error {
+	if s.closed.Load() {
+		return cache.ErrClosed
+	}
+	return ctx.Err()
+}
+
+func validTTL(ttl time.Duration) error {
+	if ttl <= 0 {
+		return fmt.Errorf("memstore: ttl %v must be positive", ttl)
+	}
+	return nil
+}
+
+// Get implements cache.Store.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	it, ok := s.c.GetIfPresent(key)
+	if !ok {
+		return nil, cache.ErrNotFound
+	}
+	return bytes.Clone(it.data), nil
+}
+
+// GetMulti implements cache.Store.
+func (s *Store) GetMulti(ctx context.Context, keys []string) ([][]byte, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		if it, ok := s.c.GetIfPresent(k); ok {
+			out[i] = bytes.Clone(it.data)
+		}
+	}
+	return out, nil
+}
+
+// Set implements cache.Store.
+func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if err := validTTL(ttl); err != nil {
+		return err
+	}
+	s.c.Set(key, item{data: bytes.Clone(value), ttl: ttl})
+	return nil
+}
+
+// SetMulti implements cache.Store.
+func (s *Store) SetMulti(ctx context.Context, entries []cache.Entry) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := validTTL(e.TTL); err != nil {
+			return fmt.Errorf("%s: %w", e.Key, err)
+		}
+	}
+	for _, e := range entries {
+		s.c.Set(e.Key, item{data: bytes.Clone(e.Value), ttl: e.TTL})
+	}
+	return nil
+}
+
+// Delete implements cache.Store.
+func (s *Store) Delete(ctx context.Context, keys ...string) (int, error) {
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, k := range keys {
+		if _, ok := s.c.Invalidate(k); ok {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// TTL implements cache.Store.
+func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
+	e, ok := s.c.GetEntryQuietly(key)
+	if !ok {
+		return 0, cache.ErrNotFound
+	}
+	return e.ExpiresAfter(), nil
+}
+
+// DeletePattern implements cache.Store. It walks a snapshot of the keys, so
+// keys written while it runs may survive.
+func (s *Store) DeletePattern(ctx context.Context, pattern string) (int, error) {
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
+	n := 0
+	for k := range s.c.Keys() {
+		if cache.MatchGlob(pattern, k) {
+			if _, ok := s.c.Invalidate(k); ok {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+// SetNXGet implements cache.Store.
+func (s *Store) SetNXGet(ctx context.Context, key string, value []byte, ttl time.Duration) ([]byte, bool, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, false, err
+	}
+	if err := validTTL(ttl); err != nil {
+		return nil, false, err
+	}
+	var old []byte
+	existed := false
+	s.c.Compute(key, func(cur item, found bool) (item, otter.ComputeOp) {
+		if found {
+			old, existed = bytes.Clone(cur.data), true
+			return cur, otter.CancelOp
+		}
+		return item{data: bytes.Clone(value), ttl: ttl}, otter.WriteOp
+	})
+	return old, existed, nil
+}
+
+// CompareAndSet implements cache.Store.
+func (s *Store) CompareAndSet(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
+	if err := s.check(ctx); err != nil {
+		return false, err
+	}
+	if value != nil {
+		if err := validTTL(ttl); err != nil {
+			return false, err
+		}
+	}
+	swapped := false
+	s.c.ComputeIfPresent(key, func(cur item) (item, otter.ComputeOp) {
+		if !bytes.Equal(cur.data, old) {
+			return cur, otter.CancelOp
+		}
+		swapped = true
+		if value == nil {
+			return cur, otter.InvalidateOp
+		}
+		return item{data: bytes.Clone(value), ttl: ttl}, otter.WriteOp
+	})
+	return swapped, nil
+}
+
+// Ping implements cache.Store.
+func (s *Store) Ping(ctx context.Context) error { return s.check(ctx) }
+
+// Close implements cache.Store: it drops every entry.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.c.InvalidateAll()
+	s.c.StopAllGoroutines()
+	return nil
+}
+
+// Len returns the number of entries, expired ones not yet removed included.
+func (s *Store) Len() int { return s.c.EstimatedSize() }

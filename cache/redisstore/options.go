@@ -1,0 +1,167 @@
+package redisstore
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// Defaults of Options. They follow the knobs of a redis-py deployment
+// (pool 50, 3 retries, retry on timeout) translated to rueidis; the README's
+// configuration table shows the mapping.
+const (
+	DefaultDialTimeout  = 5 * time.Second
+	DefaultReadTimeout  = time.Second
+	DefaultWriteTimeout = time.Second
+	DefaultKeepAlive    = 30 * time.Second
+	DefaultPoolSize     = 50
+	DefaultMaxRetries   = 3
+	DefaultRetryBackoff = 8 * time.Millisecond
+	DefaultMaxBackoff   = 512 * time.Millisecond
+	DefaultScanCount    = 1000
+	DefaultDeleteBatch  = 500
+)
+
+// Options configures a Store. Addrs is required; the zero value of every
+// other field means its default.
+type Options struct {
+	// Addrs are the server addresses (host:port): one standalone server,
+	// any Cluster nodes (the topology is discovered), or the Sentinels when
+	// MasterSet is set.
+	Addrs []string
+	// MasterSet is the Sentinel master name; set it to use Sentinel.
+	MasterSet string
+	// Username and Password authenticate to Redis (ACL or requirepass).
+	Username string
+	Password string
+	// DB selects a database on a standalone server. Default: 0.
+	DB int
+	// TLS, if set, is used for every connection (rediss://).
+	TLS *tls.Config
+	// DialTimeout bounds connecting. Default: DefaultDialTimeout.
+	DialTimeout time.Duration
+	// ReadTimeout bounds one attempt of one command; an attempt that times
+	// out is retried when the command is idempotent and RetryOnTimeout is
+	// set. Default: DefaultReadTimeout.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing to and hearing back from a connection
+	// before it is judged dead (rueidis ConnWriteTimeout).
+	// Default: DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	// KeepAlive is the TCP keepalive period. Default: DefaultKeepAlive.
+	KeepAlive time.Duration
+	// PoolSize bounds the connections of blocking commands per node (rueidis
+	// BlockingPoolSize); other commands are pipelined on shared connections.
+	// Default: DefaultPoolSize.
+	PoolSize int
+	// MaxRetries is how many times a failed attempt is retried, with
+	// exponential backoff and jitter. A negative value disables retries.
+	// Default: DefaultMaxRetries.
+	MaxRetries int
+	// NoRetryOnTimeout disables the retry of attempts that timed out.
+	NoRetryOnTimeout bool
+	// RetryBackoff is the first backoff; it doubles per retry up to
+	// MaxBackoff. Default: DefaultRetryBackoff.
+	RetryBackoff time.Duration
+	// MaxBackoff caps the backoff. Default: DefaultMaxBackoff.
+	MaxBackoff time.Duration
+	// ScanCount is the COUNT hint of the SCAN of DeletePattern.
+	// Default: DefaultScanCount.
+	ScanCount int
+	// DeleteBatch is how many keys DeletePattern unlinks per round trip.
+	// Default: DefaultDeleteBatch.
+	DeleteBatch int
+	// ClientName is sent with CLIENT SETNAME. Default: "filecache".
+	ClientName string
+}
+
+// ParseURL parses a redis:// or rediss:// URL (user, password, host:port and
+// /db) into Options.
+func ParseURL(rawURL string) (Options, error) {
+	o, err := rueidis.ParseURL(rawURL)
+	if err != nil {
+		// rueidis' message may quote the URL; never return the password.
+		return Options{}, errors.New("redisstore: malformed Redis URL (want redis://[user:password@]host:port[/db] or rediss://)")
+	}
+	return Options{
+		Addrs:    o.InitAddress,
+		Username: o.Username,
+		Password: o.Password,
+		DB:       o.SelectDB,
+		TLS:      o.TLSConfig,
+	}, nil
+}
+
+func (o *Options) setDefaults() error {
+	if len(o.Addrs) == 0 {
+		return errors.New("redisstore: no address")
+	}
+	for _, a := range o.Addrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fmt.Errorf("redisstore: address %q: want host:port", a)
+		}
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.DialTimeout, DefaultDialTimeout)
+	def(&o.ReadTimeout, DefaultReadTimeout)
+	def(&o.WriteTimeout, DefaultWriteTimeout)
+	def(&o.KeepAlive, DefaultKeepAlive)
+	def(&o.RetryBackoff, DefaultRetryBackoff)
+	def(&o.MaxBackoff, DefaultMaxBackoff)
+	if o.PoolSize <= 0 {
+		o.PoolSize = DefaultPoolSize
+	}
+	switch {
+	case o.MaxRetries == 0:
+		o.MaxRetries = DefaultMaxRetries
+	case o.MaxRetries < 0:
+		o.MaxRetries = 0
+	}
+	if o.ScanCount <= 0 {
+		o.ScanCount = DefaultScanCount
+	}
+	if o.DeleteBatch <= 0 {
+		o.DeleteBatch = DefaultDeleteBatch
+	}
+	if o.ClientName == "" {
+		o.ClientName = "filecache"
+	}
+	return nil
+}
+
+func (o Options) clientOption() rueidis.ClientOption {
+	dialer := net.Dialer{Timeout: o.DialTimeout, KeepAlive: o.KeepAlive}
+	co := rueidis.ClientOption{
+		InitAddress:      o.Addrs,
+		Username:         o.Username,
+		Password:         o.Password,
+		SelectDB:         o.DB,
+		TLSConfig:        o.TLS,
+		Dialer:           dialer,
+		ConnWriteTimeout: o.WriteTimeout,
+		BlockingPoolSize: o.PoolSize,
+		ClientName:       o.ClientName,
+		// Retries are ours (retry.go): one policy with a bound, for reads
+		// and idempotent writes alike.
+		DisableRetry: true,
+		DisableCache: true,
+	}
+	if o.MasterSet != "" {
+		co.Sentinel = rueidis.SentinelOption{
+			MasterSet: o.MasterSet,
+			Dialer:    dialer,
+			TLSConfig: o.TLS,
+			Username:  o.Username,
+			Password:  o.Password,
+		}
+	}
+	return co
+}
