@@ -129,6 +129,49 @@ func (c *Cache) Delete(ctx context.Context, keys ...string) (int, error) {
 	return n, nil
 }
 
+// tagKey returns the key of the set of members of tag.
+func (c *Cache) tagKey(tag string) (string, error) {
+	return c.keys.Key("tag", tag)
+}
+
+// InvalidateTags deletes every key that joined one of tags (see
+// FamilyOptions.Tags) without walking the keyspace, and reports how many
+// keys it deleted.
+func (c *Cache) InvalidateTags(ctx context.Context, tags ...string) (int, error) {
+	total := 0
+	for _, tag := range tags {
+		tk, err := c.tagKey(tag)
+		if err != nil {
+			return total, fmt.Errorf("cache: tag %q: %w", tag, err)
+		}
+		start := c.opts.Now()
+		n, err := c.store.DeleteTag(ctx, tk)
+		c.observe("invalidate_tag", "", start, err)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("cache: invalidate tag %q: %w", tag, err)
+		}
+	}
+	return total, nil
+}
+
+// Incr counts one event of part in family (e.g. "ratelimit", an IP) in a
+// fixed window, and returns the count so far and the time left in the
+// window.
+func (c *Cache) Incr(ctx context.Context, family, part string, window time.Duration) (int64, time.Duration, error) {
+	key, err := c.keys.Key(family, part)
+	if err != nil {
+		return 0, 0, err
+	}
+	start := c.opts.Now()
+	n, left, err := c.store.Incr(ctx, key, window)
+	c.observe("incr", family, start, err)
+	if err != nil {
+		return 0, 0, fmt.Errorf("cache: incr %s: %w", key, err)
+	}
+	return n, left, nil
+}
+
 // Ping checks that the store answers.
 func (c *Cache) Ping(ctx context.Context) error { return c.store.Ping(ctx) }
 

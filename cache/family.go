@@ -23,16 +23,21 @@ type FamilyOptions[T any] struct {
 	// lookups of absent ids do not reach the source every time. Default: 0,
 	// not cached.
 	NegativeTTL time.Duration
+	// Tags are the tags every key of the family joins when it is written or
+	// leased, so that Cache.InvalidateTags drops them together (e.g. every
+	// search result when any file changes). Default: none.
+	Tags []string
 }
 
 // Family is a typed view of one key family of a Cache, such as "file" for
 // "file:{id}". It is safe for concurrent use.
 type Family[T any] struct {
-	c     *Cache
-	name  string
-	codec Codec[T]
-	opts  FamilyOptions[T]
-	stats *counters
+	c       *Cache
+	name    string
+	codec   Codec[T]
+	opts    FamilyOptions[T]
+	stats   *counters
+	tagKeys []string
 }
 
 // NewFamily registers the family name in c and returns its typed view. The
@@ -51,11 +56,31 @@ func NewFamily[T any](c *Cache, name string, opts FamilyOptions[T]) (*Family[T],
 	if opts.Codec == nil {
 		opts.Codec = JSON[T]{}
 	}
+	tagKeys := make([]string, len(opts.Tags))
+	for i, tag := range opts.Tags {
+		k, err := c.tagKey(tag)
+		if err != nil {
+			return nil, fmt.Errorf("cache: family %s: tag %q: %w", name, tag, err)
+		}
+		tagKeys[i] = k
+	}
 	stats, err := c.register(name)
 	if err != nil {
 		return nil, err
 	}
-	return &Family[T]{c: c, name: name, codec: opts.Codec, opts: opts, stats: stats}, nil
+	return &Family[T]{c: c, name: name, codec: opts.Codec, opts: opts, stats: stats, tagKeys: tagKeys}, nil
+}
+
+// tag adds key to the family's tags before it is written, so that an
+// invalidation of a tag that runs meanwhile deletes the key (or its lease).
+func (f *Family[T]) tag(ctx context.Context, ttl time.Duration, keys ...string) error {
+	for _, tk := range f.tagKeys {
+		if err := f.c.store.AddToTag(ctx, tk, ttl+f.c.opts.LeaseTTL, keys...); err != nil {
+			f.stats.errors.Add(1)
+			return fmt.Errorf("cache: tag %s: %w", tk, err)
+		}
+	}
+	return nil
 }
 
 // Name returns the family name.
@@ -219,6 +244,9 @@ func (f *Family[T]) SetWithTTL(ctx context.Context, id string, v T, ttl time.Dur
 	if err != nil {
 		return err
 	}
+	if err := f.tag(ctx, ttl, key); err != nil {
+		return err
+	}
 	start := f.c.opts.Now()
 	err = f.c.store.Set(ctx, key, data, ttl)
 	f.c.observe("set", f.name, start, err)
@@ -302,6 +330,8 @@ func (f *Family[T]) GetMany(ctx context.Context, ids []string) (map[string]T, er
 // SetMany caches every value of values (by id) in one round trip per node.
 func (f *Family[T]) SetMany(ctx context.Context, values map[string]T) error {
 	entries := make([]Entry, 0, len(values))
+	keys := make([]string, 0, len(values))
+	var maxTTL time.Duration
 	for id, v := range values {
 		key, err := f.Key(id)
 		if err != nil {
@@ -313,6 +343,11 @@ func (f *Family[T]) SetMany(ctx context.Context, values map[string]T) error {
 			return err
 		}
 		entries = append(entries, Entry{Key: key, Value: data, TTL: ttl})
+		keys = append(keys, key)
+		maxTTL = max(maxTTL, ttl)
+	}
+	if err := f.tag(ctx, maxTTL, keys...); err != nil {
+		return err
 	}
 	start := f.c.opts.Now()
 	err := f.c.store.SetMulti(ctx, entries)
@@ -328,28 +363,60 @@ func (f *Family[T]) SetMany(ctx context.Context, values map[string]T) error {
 // ErrNotFound (or an error wrapping it) when the id does not exist.
 type Loader[T any] func(ctx context.Context, id string) (T, error)
 
-// GetOrLoad returns the cached value of id or loads it with load and caches
-// it. Concurrent callers in this process share one load (singleflight); across
+// Origin says where a value returned by Fetch came from.
+type Origin uint8
+
+// The origins of a value.
+const (
+	// OriginLoad is a value from the loader (a miss).
+	OriginLoad Origin = iota
+	// OriginStore is a value from the Store (a hit).
+	OriginStore
+	// OriginLocal is a value from the in-process near cache (a local hit).
+	OriginLocal
+)
+
+// String returns "miss", "hit" or "hit-local", the values of the X-Cache
+// header of the filecache service.
+func (o Origin) String() string {
+	switch o {
+	case OriginStore:
+		return "hit"
+	case OriginLocal:
+		return "hit-local"
+	}
+	return "miss"
+}
+
+// GetOrLoad is Fetch without the origin.
+func (f *Family[T]) GetOrLoad(ctx context.Context, id string, load Loader[T]) (T, error) {
+	v, _, err := f.Fetch(ctx, id, load)
+	return v, err
+}
+
+// Fetch returns the cached value of id or loads it with load and caches
+// it, and says where the value came from. Concurrent callers in this process share one load (singleflight); across
 // processes a lease on the key lets one loader run while the others wait for
 // its value, and a write or delete that races with the load voids the lease,
 // so a stale value is never stored. If the store fails, GetOrLoad still
 // answers from load, without writing to the cache.
-func (f *Family[T]) GetOrLoad(ctx context.Context, id string, load Loader[T]) (T, error) {
+func (f *Family[T]) Fetch(ctx context.Context, id string, load Loader[T]) (T, Origin, error) {
 	var zero T
 	key, err := f.Key(id)
 	if err != nil {
-		return zero, err
+		return zero, OriginLoad, err
 	}
 	v, st, err := f.lookup(ctx, key)
 	switch {
 	case err != nil:
-		return f.loadOnly(ctx, id, load)
+		v, err := f.loadOnly(ctx, id, load)
+		return v, OriginLoad, err
 	case st == stateHit:
 		f.stats.hits.Add(1)
-		return v, nil
+		return v, OriginStore, nil
 	case st == stateNotFound:
 		f.stats.hits.Add(1)
-		return zero, ErrNotFound
+		return zero, OriginStore, ErrNotFound
 	}
 	f.stats.misses.Add(1)
 	ch := f.c.flight.DoChan(key, func() (any, error) {
@@ -362,12 +429,12 @@ func (f *Family[T]) GetOrLoad(ctx context.Context, id string, load Loader[T]) (T
 	select {
 	case r := <-ch:
 		if r.Err != nil {
-			return zero, r.Err
+			return zero, OriginLoad, r.Err
 		}
 		v, _ := r.Val.(T) // nil when T is an interface type
-		return v, nil
+		return v, OriginLoad, nil
 	case <-ctx.Done():
-		return zero, ctx.Err()
+		return zero, OriginLoad, ctx.Err()
 	}
 }
 
@@ -395,6 +462,12 @@ func (f *Family[T]) leaseAndLoad(ctx context.Context, key, id string, load Loade
 			return f.loadOnly(ctx, id, load)
 		}
 		if !existed {
+			if f.tag(ctx, f.opts.TTL, key) != nil {
+				// Untagged, a stored value could outlive a tag
+				// invalidation: serve the load without storing it.
+				_, _ = f.c.store.CompareAndSet(ctx, key, marker, nil, 0)
+				return f.loadOnly(ctx, id, load)
+			}
 			return f.loadAndStore(ctx, key, id, marker, load)
 		}
 		v, st := f.decode(ctx, key, raw)

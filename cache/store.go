@@ -60,6 +60,18 @@ type Store interface {
 	// currently equals old, and reports whether it did. A nil value deletes
 	// the key instead (compare-and-delete); ttl is then ignored.
 	CompareAndSet(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error)
+	// Incr adds one to the counter at key and returns the new count and the
+	// time left before the counter expires. The first increment creates the
+	// counter with a lifetime of window; later ones do not extend it (a
+	// fixed window).
+	Incr(ctx context.Context, key string, window time.Duration) (int64, time.Duration, error)
+	// AddToTag adds keys to the tag set at tagKey and makes the set live at
+	// least ttl, so that it outlives its members.
+	AddToTag(ctx context.Context, tagKey string, ttl time.Duration, keys ...string) error
+	// DeleteTag deletes every member of the tag set at tagKey, and the set,
+	// without walking the keyspace. It reports how many member keys existed.
+	// Members added while it runs are deleted too or stay in the set.
+	DeleteTag(ctx context.Context, tagKey string) (int, error)
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

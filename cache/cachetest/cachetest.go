@@ -48,6 +48,11 @@ func Run(t *testing.T, newStore NewStore) {
 		{"GetOrLoadNegative", testGetOrLoadNegative},
 		{"FamilyBatch", testFamilyBatch},
 		{"FamilyDeletePattern", testFamilyDeletePattern},
+		{"Incr", testIncr},
+		{"Tags", testTags},
+		{"FamilyTags", testFamilyTags},
+		{"TagRaceWithLoad", testTagRaceWithLoad},
+		{"FetchOrigin", testFetchOrigin},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -703,5 +708,158 @@ func testFamilyDeletePattern(t *testing.T, s cache.Store, p string) {
 	}
 	if n, err := c.DeletePattern(ctx, "*"); err != nil || n != 7 {
 		t.Fatalf("Cache.DeletePattern(*) = %d, %v; want the 7 keys left in this prefix", n, err)
+	}
+}
+
+func testIncr(t *testing.T, s cache.Store, p string) {
+	ctx := t.Context()
+	for want := int64(1); want <= 3; want++ {
+		n, left, err := s.Incr(ctx, p+"rl", time.Minute)
+		if err != nil || n != want {
+			t.Fatalf("Incr = %d, %v; want %d", n, err, want)
+		}
+		if left <= 50*time.Second || left > time.Minute {
+			t.Fatalf("window left = %v, want about 1m (fixed from the first hit)", left)
+		}
+	}
+	// The window really ends: a short one expires and the count restarts.
+	if n, _, err := s.Incr(ctx, p+"short", 100*time.Millisecond); err != nil || n != 1 {
+		t.Fatalf("Incr(short) = %d, %v", n, err)
+	}
+	eventually(t, 3*time.Second, "the end of a 100ms window", func() bool {
+		n, _, err := s.Incr(ctx, p+"short", 100*time.Millisecond)
+		return err == nil && n == 1
+	})
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			if _, _, err := s.Incr(ctx, p+"conc", time.Minute); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n, _, _ := s.Incr(ctx, p+"conc", time.Minute); n != 51 {
+		t.Fatalf("after 50 concurrent increments the next is %d, want 51", n)
+	}
+}
+
+func testTags(t *testing.T, s cache.Store, p string) {
+	ctx := t.Context()
+	var members []string
+	for i := range 1200 { // more than one SPOP batch
+		k := fmt.Sprintf("%sm%d", p, i)
+		members = append(members, k)
+		mustSet(t, s, k, "v", time.Hour)
+	}
+	mustSet(t, s, p+"other", "v", time.Hour)
+	if err := s.AddToTag(ctx, p+"tag:a", time.Hour, members[:600]...); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddToTag(ctx, p+"tag:a", time.Minute, members[600:]...); err != nil {
+		t.Fatal(err)
+	}
+	// A member that already expired counts as not existing.
+	if err := s.AddToTag(ctx, p+"tag:a", time.Minute, p+"gone"); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.DeleteTag(ctx, p+"tag:a")
+	if err != nil || n != len(members) {
+		t.Fatalf("DeleteTag = %d, %v; want %d", n, err, len(members))
+	}
+	for _, k := range []string{members[0], members[599], members[600], members[1199]} {
+		wantNotFound(t, s, k)
+	}
+	mustGet(t, s, p+"other")
+	if n, err := s.DeleteTag(ctx, p+"tag:a"); err != nil || n != 0 {
+		t.Fatalf("second DeleteTag = %d, %v; want 0", n, err)
+	}
+	if n, err := s.DeleteTag(ctx, p+"tag:never"); err != nil || n != 0 {
+		t.Fatalf("DeleteTag(unknown) = %d, %v; want 0", n, err)
+	}
+}
+
+func testFamilyTags(t *testing.T, s cache.Store, p string) {
+	ctx := t.Context()
+	c := newCache(t, s, p)
+	search, err := cache.NewFamily(c, "search", cache.FamilyOptions[[]string]{Tags: []string{"files"}, TTL: 5 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := newFamily(t, c, cache.FamilyOptions[File]{})
+	if err := search.Set(ctx, "q1", []string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := search.SetMany(ctx, map[string][]string{"q2": {"b"}, "q3": nil}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := search.GetOrLoad(ctx, "q4", func(context.Context, string) ([]string, error) { return []string{"d"}, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := files.Set(ctx, "f1", File{ID: "f1"}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := c.InvalidateTags(ctx, "files")
+	if err != nil || n != 4 {
+		t.Fatalf("InvalidateTags = %d, %v; want 4", n, err)
+	}
+	for _, q := range []string{"q1", "q2", "q3", "q4"} {
+		if ok, _ := search.Exists(ctx, q); ok {
+			t.Errorf("search %s survived the tag invalidation", q)
+		}
+	}
+	if ok, _ := files.Exists(ctx, "f1"); !ok {
+		t.Error("an untagged family lost its value")
+	}
+	if _, err := c.InvalidateTags(ctx, "bad\ntag\x00"); !errors.Is(err, cache.ErrInvalidKey) {
+		t.Errorf("InvalidateTags(bad) err = %v, want ErrInvalidKey", err)
+	}
+}
+
+// testTagRaceWithLoad: a search load that started before a write must not
+// store its result after the write's tag invalidation.
+func testTagRaceWithLoad(t *testing.T, s cache.Store, p string) {
+	ctx := t.Context()
+	c := newCache(t, s, p)
+	search, err := cache.NewFamily(c, "search", cache.FamilyOptions[string]{Tags: []string{"files"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inLoad := make(chan struct{})
+	release := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := search.GetOrLoad(ctx, "q", func(context.Context, string) (string, error) {
+			close(inLoad)
+			<-release
+			return "stale", nil
+		})
+		done <- err
+	}()
+	<-inLoad
+	if _, err := c.InvalidateTags(ctx, "files"); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if v, err := search.Get(ctx, "q"); !errors.Is(err, cache.ErrNotFound) {
+		t.Fatalf("search result %q stored after the tag invalidation (err %v)", v, err)
+	}
+}
+
+func testFetchOrigin(t *testing.T, s cache.Store, p string) {
+	ctx := t.Context()
+	f := newFamily(t, newCache(t, s, p), cache.FamilyOptions[File]{})
+	load := func(_ context.Context, id string) (File, error) { return File{ID: id}, nil }
+	for i, want := range []cache.Origin{cache.OriginLoad, cache.OriginStore, cache.OriginStore} {
+		_, got, err := f.Fetch(ctx, "x", load)
+		if err != nil || got != want {
+			t.Fatalf("Fetch #%d origin = %v, %v; want %v", i, got, err, want)
+		}
+	}
+	if got := fmt.Sprint(cache.OriginLoad, cache.OriginStore, cache.OriginLocal); got != "miss hit hit-local" {
+		t.Fatalf("origins print as %q", got)
 	}
 }

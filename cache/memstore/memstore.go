@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,14 +25,27 @@ type Options struct {
 }
 
 type item struct {
-	data []byte
-	ttl  time.Duration
+	data    []byte
+	expires time.Time
+}
+
+func newItem(data []byte, ttl time.Duration) item {
+	return item{data: bytes.Clone(data), expires: time.Now().Add(ttl)}
+}
+
+// tagSet is the member keys of one tag and when the set expires.
+type tagSet struct {
+	keys    map[string]struct{}
+	expires time.Time
 }
 
 // Store is a cache.Store in process memory. It is safe for concurrent use.
 type Store struct {
 	c      *otter.Cache[string, item]
 	closed atomic.Bool
+
+	mu   sync.Mutex // guards tags
+	tags map[string]*tagSet
 }
 
 var _ cache.Store = (*Store)(nil)
@@ -46,13 +61,13 @@ func New(opts Options) (*Store, error) {
 	c, err := otter.New(&otter.Options[string, item]{
 		MaximumSize: opts.MaxEntries,
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, item]) time.Duration {
-			return e.Value.ttl
+			return time.Until(e.Value.expires)
 		}),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("memstore: %w", err)
 	}
-	return &Store{c: c}, nil
+	return &Store{c: c, tags: make(map[string]*tagSet)}, nil
 }
 
 func (s *Store) check(ctx context.Context) error {
@@ -103,7 +118,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	if err := validTTL(ttl); err != nil {
 		return err
 	}
-	s.c.Set(key, item{data: bytes.Clone(value), ttl: ttl})
+	s.c.Set(key, newItem(value, ttl))
 	return nil
 }
 
@@ -118,7 +133,7 @@ func (s *Store) SetMulti(ctx context.Context, entries []cache.Entry) error {
 		}
 	}
 	for _, e := range entries {
-		s.c.Set(e.Key, item{data: bytes.Clone(e.Value), ttl: e.TTL})
+		s.c.Set(e.Key, newItem(e.Value, e.TTL))
 	}
 	return nil
 }
@@ -181,7 +196,7 @@ func (s *Store) SetNXGet(ctx context.Context, key string, value []byte, ttl time
 			old, existed = bytes.Clone(cur.data), true
 			return cur, otter.CancelOp
 		}
-		return item{data: bytes.Clone(value), ttl: ttl}, otter.WriteOp
+		return newItem(value, ttl), otter.WriteOp
 	})
 	return old, existed, nil
 }
@@ -205,9 +220,85 @@ func (s *Store) CompareAndSet(ctx context.Context, key string, old, value []byte
 		if value == nil {
 			return cur, otter.InvalidateOp
 		}
-		return item{data: bytes.Clone(value), ttl: ttl}, otter.WriteOp
+		return newItem(value, ttl), otter.WriteOp
 	})
 	return swapped, nil
+}
+
+// Incr implements cache.Store.
+func (s *Store) Incr(ctx context.Context, key string, window time.Duration) (int64, time.Duration, error) {
+	if err := s.check(ctx); err != nil {
+		return 0, 0, err
+	}
+	if err := validTTL(window); err != nil {
+		return 0, 0, err
+	}
+	var n int64
+	var bad error
+	now := time.Now()
+	it, _ := s.c.Compute(key, func(cur item, found bool) (item, otter.ComputeOp) {
+		if !found || !now.Before(cur.expires) {
+			n = 1
+			return item{data: []byte("1"), expires: now.Add(window)}, otter.WriteOp
+		}
+		v, err := strconv.ParseInt(string(cur.data), 10, 64)
+		if err != nil {
+			bad = fmt.Errorf("memstore: incr %s: value is not an integer", key)
+			return cur, otter.CancelOp
+		}
+		n = v + 1
+		return item{data: strconv.AppendInt(nil, n, 10), expires: cur.expires}, otter.WriteOp
+	})
+	if bad != nil {
+		return 0, 0, bad
+	}
+	return n, it.expires.Sub(now), nil
+}
+
+// AddToTag implements cache.Store.
+func (s *Store) AddToTag(ctx context.Context, tagKey string, ttl time.Duration, keys ...string) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if err := validTTL(ttl); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	ts := s.tags[tagKey]
+	if ts == nil || !now.Before(ts.expires) {
+		ts = &tagSet{keys: make(map[string]struct{})}
+		s.tags[tagKey] = ts
+	}
+	for _, k := range keys {
+		ts.keys[k] = struct{}{}
+	}
+	if exp := now.Add(ttl); exp.After(ts.expires) {
+		ts.expires = exp
+	}
+	return nil
+}
+
+// DeleteTag implements cache.Store.
+func (s *Store) DeleteTag(ctx context.Context, tagKey string) (int, error) {
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	ts := s.tags[tagKey]
+	delete(s.tags, tagKey)
+	s.mu.Unlock()
+	if ts == nil {
+		return 0, nil
+	}
+	n := 0
+	for k := range ts.keys {
+		if _, ok := s.c.Invalidate(k); ok {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // Ping implements cache.Store.
@@ -220,6 +311,9 @@ func (s *Store) Close() error {
 	}
 	s.c.InvalidateAll()
 	s.c.StopAllGoroutines()
+	s.mu.Lock()
+	clear(s.tags)
+	s.mu.Unlock()
 	return nil
 }
 
