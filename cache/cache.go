@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,10 +54,14 @@ type Observer interface {
 // Cache is typed cache-aside over a Store: key building, envelopes, leases
 // and statistics shared by its Families. It is safe for concurrent use.
 type Cache struct {
-	store    Store
-	keys     Keyspace
-	opts     Options
-	flight   singleflight.Group
+	store  Store
+	keys   Keyspace
+	opts   Options
+	flight singleflight.Group
+	// gen grows with every tag or pattern invalidation; it is part of the
+	// singleflight key so that readers arriving after one never join a load
+	// that started before it.
+	gen      atomic.Uint64
 	mu       sync.Mutex
 	families map[string]*counters
 }
@@ -105,6 +110,7 @@ func (c *Cache) Keyspace() Keyspace { return c.keys }
 // matches the Redis glob pattern, and reports how many it removed. Escape
 // user-supplied text in pattern with EscapeGlob.
 func (c *Cache) DeletePattern(ctx context.Context, pattern string) (int, error) {
+	c.gen.Add(1)
 	start := c.opts.Now()
 	n, err := c.store.DeletePattern(ctx, EscapeGlob(c.keys.Prefix)+pattern)
 	c.observe("delete_pattern", "", start, err)
@@ -120,6 +126,7 @@ func (c *Cache) Delete(ctx context.Context, keys ...string) (int, error) {
 	if len(keys) == 0 {
 		return 0, nil
 	}
+	c.forget(keys)
 	start := c.opts.Now()
 	n, err := c.store.Delete(ctx, keys...)
 	c.observe("delete", "", start, err)
@@ -144,6 +151,7 @@ func (c *Cache) InvalidateTags(ctx context.Context, tags ...string) (int, error)
 		if err != nil {
 			return total, fmt.Errorf("cache: tag %q: %w", tag, err)
 		}
+		c.gen.Add(1)
 		start := c.opts.Now()
 		n, err := c.store.DeleteTag(ctx, tk)
 		c.observe("invalidate_tag", "", start, err)
@@ -170,6 +178,19 @@ func (c *Cache) Incr(ctx context.Context, family, part string, window time.Durat
 		return 0, 0, fmt.Errorf("cache: incr %s: %w", key, err)
 	}
 	return n, left, nil
+}
+
+// forget detaches loads in flight for keys from later callers: a reader
+// that arrives after a delete must not be handed a value loaded before it.
+func (c *Cache) forget(keys []string) {
+	g := c.gen.Load()
+	for _, k := range keys {
+		c.flight.Forget(c.flightKey(k, g))
+	}
+}
+
+func (c *Cache) flightKey(key string, gen uint64) string {
+	return strconv.FormatUint(gen, 36) + " " + key
 }
 
 // Ping checks that the store answers.

@@ -269,6 +269,7 @@ func (f *Family[T]) Delete(ctx context.Context, ids ...string) (int, error) {
 		}
 		keys[i] = k
 	}
+	f.c.forget(keys)
 	start := f.c.opts.Now()
 	n, err := f.c.store.Delete(ctx, keys...)
 	f.c.observe("delete", f.name, start, err)
@@ -284,6 +285,7 @@ func (f *Family[T]) Delete(ctx context.Context, ids ...string) (int, error) {
 // idGlob with EscapeGlob: f.DeletePattern(ctx, EscapeGlob(dir)+"/*").
 func (f *Family[T]) DeletePattern(ctx context.Context, idGlob string) (int, error) {
 	pattern := f.c.keys.Pattern(f.name, idGlob)
+	f.c.gen.Add(1)
 	start := f.c.opts.Now()
 	n, err := f.c.store.DeletePattern(ctx, pattern)
 	f.c.observe("delete_pattern", f.name, start, err)
@@ -419,7 +421,7 @@ func (f *Family[T]) Fetch(ctx context.Context, id string, load Loader[T]) (T, Or
 		return zero, OriginStore, ErrNotFound
 	}
 	f.stats.misses.Add(1)
-	ch := f.c.flight.DoChan(key, func() (any, error) {
+	ch := f.c.flight.DoChan(f.c.flightKey(key, f.c.gen.Load()), func() (any, error) {
 		// Detached from the first caller: one caller giving up must not
 		// fail the others sharing the flight.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.c.opts.LeaseTTL)
