@@ -1,0 +1,381 @@
+package catalog
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/filecache/filecache/cache"
+	"github.com/filecache/filecache/files"
+)
+
+// Defaults of TTLs, from DESIGN.md.
+const (
+	DefaultFileTTL     = time.Hour
+	DefaultSessionTTL  = 30 * time.Minute
+	DefaultStatsTTL    = 24 * time.Hour
+	DefaultSearchTTL   = 5 * time.Minute
+	DefaultSettingsTTL = 10 * time.Minute
+	DefaultNegativeTTL = 30 * time.Second
+	// MaxFileTTL caps the dynamic TTL of a file.
+	MaxFileTTL = 6 * time.Hour
+)
+
+// Families and tags, as they appear in keys.
+const (
+	FamilyFile     = "file"
+	FamilySearch   = "search"
+	FamilyStats    = "stats"
+	FamilySettings = "settings"
+	FamilySession  = "user"
+	TagFiles       = "files"
+	settingsID     = "current"
+)
+
+// TTLs are the base TTL of each family. Zero fields mean the defaults.
+type TTLs struct {
+	File     time.Duration // Default: DefaultFileTTL, then dynamic (FileTTL)
+	Session  time.Duration // Default: DefaultSessionTTL, sliding
+	Stats    time.Duration // Default: DefaultStatsTTL
+	Search   time.Duration // Default: DefaultSearchTTL
+	Settings time.Duration // Default: DefaultSettingsTTL
+	Negative time.Duration // Default: DefaultNegativeTTL; how long a missing file id is cached
+}
+
+// Options tunes a Catalog. The zero value of every field means its default.
+type Options struct {
+	TTLs TTLs
+	// Logger receives invalidation failures. Default: slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+}
+
+// Catalog reads through the cache and writes through the repository with an
+// outbox. It is safe for concurrent use.
+type Catalog struct {
+	repo     files.Repository
+	cache    *cache.Cache
+	files    *cache.Family[files.FileMetadata]
+	search   *cache.Family[files.SearchResult]
+	stats    *cache.Family[files.FileStats]
+	settings *cache.Family[files.SystemSettings]
+	sessions *cache.Family[files.UserSession]
+	ttls     TTLs
+	log      *slog.Logger
+	now      func() time.Time
+	kick     chan struct{}
+	// While an invalidation failed and is not yet delivered the cache may
+	// hold values older than committed writes, so reads go to the
+	// repository. failures counts failed invalidations; cleared is the
+	// count as of the last time the relay found the outbox empty after it.
+	failures, cleared atomic.Uint64
+}
+
+// bypassing reports whether reads must skip the cache.
+func (c *Catalog) bypassing() bool { return c.failures.Load() > c.cleared.Load() }
+
+// invalidationFailed suspends cache reads until the relay empties the outbox.
+func (c *Catalog) invalidationFailed() { c.failures.Add(1) }
+
+// outboxEmpty readmits cache reads if no invalidation failed since seen was
+// read (before the outbox was found empty).
+func (c *Catalog) outboxEmpty(seen uint64) bool {
+	for {
+		cur := c.cleared.Load()
+		if cur >= seen {
+			return false
+		}
+		if c.cleared.CompareAndSwap(cur, seen) {
+			return true
+		}
+	}
+}
+
+// New returns a Catalog over repo and c. It registers its families in c.
+func New(repo files.Repository, c *cache.Cache, opts Options) (*Catalog, error) {
+	t := &opts.TTLs
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&t.File, DefaultFileTTL)
+	def(&t.Session, DefaultSessionTTL)
+	def(&t.Stats, DefaultStatsTTL)
+	def(&t.Search, DefaultSearchTTL)
+	def(&t.Settings, DefaultSettingsTTL)
+	def(&t.Negative, DefaultNegativeTTL)
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	cat := &Catalog{repo: repo, cache: c, ttls: *t, log: opts.Logger, now: opts.Now, kick: make(chan struct{}, 1)}
+	var err error
+	if cat.files, err = cache.NewFamily(c, FamilyFile, cache.FamilyOptions[files.FileMetadata]{
+		TTL: t.File, TTLFunc: func(f files.FileMetadata) time.Duration { return FileTTL(t.File, f) }, NegativeTTL: t.Negative,
+	}); err != nil {
+		return nil, err
+	}
+	if cat.search, err = cache.NewFamily(c, FamilySearch, cache.FamilyOptions[files.SearchResult]{
+		TTL: t.Search, Tags: []string{TagFiles},
+	}); err != nil {
+		return nil, err
+	}
+	if cat.stats, err = cache.NewFamily(c, FamilyStats, cache.FamilyOptions[files.FileStats]{TTL: t.Stats}); err != nil {
+		return nil, err
+	}
+	if cat.settings, err = cache.NewFamily(c, FamilySettings, cache.FamilyOptions[files.SystemSettings]{TTL: t.Settings}); err != nil {
+		return nil, err
+	}
+	if cat.sessions, err = cache.NewFamily(c, FamilySession, cache.FamilyOptions[files.UserSession]{TTL: t.Session}); err != nil {
+		return nil, err
+	}
+	return cat, nil
+}
+
+// FileTTL is the dynamic TTL of a file's metadata: popular files (by
+// downloads) and large files, whose metadata rarely changes once uploaded,
+// are kept longer than base, up to MaxFileTTL. Every write invalidates the
+// entry anyway; the TTL only bounds how long an unused entry holds memory.
+func FileTTL(base time.Duration, f files.FileMetadata) time.Duration {
+	factor := 1.0
+	switch {
+	case f.DownloadCount >= 1000:
+		factor *= 4
+	case f.DownloadCount >= 100:
+		factor *= 2
+	}
+	if f.Size >= 1<<30 {
+		factor *= 1.5
+	}
+	return min(time.Duration(float64(base)*factor), max(base, MaxFileTTL))
+}
+
+// notFound makes a repository's not-found answer a cache miss to remember.
+func notFound(err error) error {
+	if errors.Is(err, files.ErrNotFound) {
+		return fmt.Errorf("%w: %w", files.ErrNotFound, cache.ErrNotFound)
+	}
+	return err
+}
+
+// fromCache maps the cache's not-found (which a cached negative answer
+// carries alone) back to the domain's.
+func fromCache(err error) error {
+	if errors.Is(err, cache.ErrNotFound) && !errors.Is(err, files.ErrNotFound) {
+		return files.ErrNotFound
+	}
+	return err
+}
+
+// fetch reads id of family through the cache, or straight from load while
+// the cache may be stale (see Catalog.bypass).
+func fetch[T any](ctx context.Context, c *Catalog, f *cache.Family[T], id string, load cache.Loader[T]) (T, cache.Origin, error) {
+	if c.bypassing() {
+		v, err := load(ctx, id)
+		return v, cache.OriginLoad, err
+	}
+	return f.Fetch(ctx, id, load)
+}
+
+// GetFile returns the file with id and where it came from, or
+// files.ErrNotFound.
+func (c *Catalog) GetFile(ctx context.Context, id string) (files.FileMetadata, cache.Origin, error) {
+	f, origin, err := fetch(ctx, c, c.files, id, func(ctx context.Context, id string) (files.FileMetadata, error) {
+		f, err := c.repo.GetFile(ctx, id)
+		return f, notFound(err)
+	})
+	return f, origin, fromCache(err)
+}
+
+// SearchKey returns the id of a search in the search family: the SHA-256 of
+// the normalized query, so that equivalent queries share an entry.
+func SearchKey(q files.SearchQuery) string {
+	norm := strings.Join([]string{strings.ToLower(q.Q), q.Tag, strconv.Itoa(q.Limit), q.Cursor}, "\x00")
+	sum := sha256.Sum256([]byte(norm))
+	return hex.EncodeToString(sum[:])
+}
+
+// SearchFiles returns one page of a search; results are cached under tag
+// "files", which every file write invalidates.
+func (c *Catalog) SearchFiles(ctx context.Context, q files.SearchQuery) (files.SearchResult, cache.Origin, error) {
+	return fetch(ctx, c, c.search, SearchKey(q), func(ctx context.Context, _ string) (files.SearchResult, error) {
+		return c.repo.SearchFiles(ctx, q)
+	})
+}
+
+// Stats returns the statistics of the UTC day of day.
+func (c *Catalog) Stats(ctx context.Context, day time.Time) (files.FileStats, cache.Origin, error) {
+	return fetch(ctx, c, c.stats, day.UTC().Format(time.DateOnly), func(ctx context.Context, _ string) (files.FileStats, error) {
+		return c.repo.GetStats(ctx, day)
+	})
+}
+
+// Settings returns the system settings.
+func (c *Catalog) Settings(ctx context.Context) (files.SystemSettings, cache.Origin, error) {
+	return fetch(ctx, c, c.settings, settingsID, func(ctx context.Context, _ string) (files.SystemSettings, error) {
+		return c.repo.GetSettings(ctx)
+	})
+}
+
+// Session returns the session of ip without counting a request; a client
+// never seen in the window gets a session that starts now.
+func (c *Catalog) Session(ctx context.Context, ip string) (files.UserSession, error) {
+	s, err := c.sessions.Get(ctx, ip)
+	if errors.Is(err, cache.ErrNotFound) {
+		now := c.now().UTC()
+		return files.UserSession{IP: ip, FirstSeen: now, LastSeen: now}, nil
+	}
+	return s, err
+}
+
+// TouchSession counts a request of ip and slides its session window. Two
+// concurrent requests of one IP may count as one: the session is a hint,
+// not a record.
+func (c *Catalog) TouchSession(ctx context.Context, ip string) error {
+	now := c.now().UTC()
+	s, err := c.sessions.Get(ctx, ip)
+	switch {
+	case errors.Is(err, cache.ErrNotFound):
+		s = files.UserSession{IP: ip, FirstSeen: now}
+	case err != nil:
+		return err
+	}
+	s.LastSeen = now
+	s.Requests++
+	return c.sessions.SetWithTTL(ctx, ip, s, c.ttls.Session)
+}
+
+func (c *Catalog) key(f interface{ Key(string) (string, error) }, id string) string {
+	k, err := f.Key(id)
+	if err != nil {
+		// Ids reaching a write were validated; a failure here is a bug.
+		panic(fmt.Sprintf("catalog: key of %q: %v", id, err))
+	}
+	return k
+}
+
+func (c *Catalog) fileInvalidation(id string, now time.Time, stats bool) files.Invalidation {
+	inv := files.Invalidation{Keys: []string{c.key(c.files, id)}, Tags: []string{TagFiles}}
+	if stats {
+		inv.Keys = append(inv.Keys, c.key(c.stats, now.UTC().Format(time.DateOnly)))
+	}
+	return inv
+}
+
+// CreateFile stores a new file uploaded by uploaderIP.
+func (c *Catalog) CreateFile(ctx context.Context, nf files.NewFile, uploaderIP string) (files.FileMetadata, error) {
+	id := files.NewID()
+	now := c.now()
+	var out files.FileMetadata
+	err := c.write(ctx, func(tx files.Tx) (files.Invalidation, error) {
+		var err error
+		out, err = tx.CreateFile(ctx, nf, id, uploaderIP, now)
+		// The id may be cached as not found; today's stats change.
+		return c.fileInvalidation(id, now, true), err
+	})
+	return out, err
+}
+
+// UpdateFile applies p to the file id; ifVersion > 0 makes it conditional.
+func (c *Catalog) UpdateFile(ctx context.Context, id string, p files.FilePatch, ifVersion int64) (files.FileMetadata, error) {
+	now := c.now()
+	var out files.FileMetadata
+	err := c.write(ctx, func(tx files.Tx) (files.Invalidation, error) {
+		var err error
+		out, err = tx.UpdateFile(ctx, id, p, ifVersion, now)
+		return c.fileInvalidation(id, now, false), err
+	})
+	return out, err
+}
+
+// DeleteFile deletes the file id.
+func (c *Catalog) DeleteFile(ctx context.Context, id string) error {
+	now := c.now()
+	return c.write(ctx, func(tx files.Tx) (files.Invalidation, error) {
+		_, err := tx.DeleteFile(ctx, id)
+		return c.fileInvalidation(id, now, false), err
+	})
+}
+
+// RecordDownload counts a download of id by ip and returns the new count.
+// Cached searches are not invalidated: their download counts may lag by up
+// to the search TTL, a trade that keeps downloads from flushing every search.
+func (c *Catalog) RecordDownload(ctx context.Context, id, ip string) (int64, error) {
+	now := c.now()
+	var n int64
+	err := c.write(ctx, func(tx files.Tx) (files.Invalidation, error) {
+		f, err := tx.RecordDownload(ctx, id, ip, now)
+		n = f.DownloadCount
+		inv := c.fileInvalidation(id, now, true)
+		inv.Tags = nil
+		return inv, err
+	})
+	return n, err
+}
+
+// PutSettings replaces the system settings.
+func (c *Catalog) PutSettings(ctx context.Context, s files.SystemSettings) (files.SystemSettings, error) {
+	now := c.now()
+	var out files.SystemSettings
+	err := c.write(ctx, func(tx files.Tx) (files.Invalidation, error) {
+		var err error
+		out, err = tx.PutSettings(ctx, s, now)
+		return files.Invalidation{Keys: []string{c.key(c.settings, settingsID)}}, err
+	})
+	return out, err
+}
+
+// write runs change in a transaction together with the outbox entry of its
+// invalidation, then applies the invalidation. The write is durable once
+// committed: if the cache cannot be invalidated now, the entry stays pending
+// for the Relay and the write still succeeds.
+func (c *Catalog) write(ctx context.Context, change func(tx files.Tx) (files.Invalidation, error)) error {
+	var inv files.Invalidation
+	var entry int64
+	err := c.repo.WithTx(ctx, func(tx files.Tx) error {
+		var err error
+		if inv, err = change(tx); err != nil {
+			return err
+		}
+		entry, err = tx.Enqueue(ctx, inv)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	// The client has its answer only after this: its next read on this
+	// instance must not see the old value.
+	if err := c.apply(ctx, inv); err != nil {
+		c.invalidationFailed()
+		c.log.Warn("invalidation deferred to the outbox relay; reads bypass the cache until it is delivered", "entry", entry, "err", err)
+		c.Kick()
+		return nil
+	}
+	if err := c.repo.MarkInvalidated(context.WithoutCancel(ctx), entry); err != nil {
+		// Harmless: the relay will apply it again.
+		c.log.Warn("outbox entry not marked done", "entry", entry, "err", err)
+	}
+	return nil
+}
+
+// apply deletes the keys and the tags of inv from the cache.
+func (c *Catalog) apply(ctx context.Context, inv files.Invalidation) error {
+	if _, err := c.cache.Delete(ctx, inv.Keys...); err != nil {
+		return err
+	}
+	if _, err := c.cache.InvalidateTags(ctx, inv.Tags...); err != nil {
+		return err
+	}
+	return nil
+}

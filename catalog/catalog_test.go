@@ -1,0 +1,440 @@
+package catalog_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/filecache/filecache/cache"
+	"github.com/filecache/filecache/cache/memstore"
+	"github.com/filecache/filecache/cache/redisstore"
+	"github.com/filecache/filecache/catalog"
+	"github.com/filecache/filecache/files"
+	"github.com/filecache/filecache/files/sqlstore"
+	"github.com/filecache/filecache/internal/redistest"
+	"github.com/filecache/filecache/internal/sqltest"
+	"github.com/google/go-cmp/cmp"
+)
+
+// env is a catalog on a real repository and a real store.
+type env struct {
+	repo  *sqlstore.Store
+	store cache.Store
+	cache *cache.Cache
+	cat   *catalog.Catalog
+}
+
+type storeKind struct {
+	name string
+	open func(t *testing.T) cache.Store
+}
+
+var storeKinds = []storeKind{
+	{"memstore", func(t *testing.T) cache.Store {
+		s, err := memstore.New(memstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}},
+	{"redis", func(t *testing.T) cache.Store {
+		opts, err := redisstore.ParseURL(redistest.Require(t, redistest.EnvRedisURL))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := redisstore.New(t.Context(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}},
+}
+
+// forEach runs fn per store kind on SQLite (the repository is not what these
+// tests are about; files/sqlstore covers PostgreSQL).
+func forEach(t *testing.T, fn func(t *testing.T, newEnv func(t *testing.T, wrap func(cache.Store) cache.Store, repoWrap func(files.Repository) files.Repository) *env)) {
+	for _, sk := range storeKinds {
+		t.Run(sk.name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, func(t *testing.T, wrap func(cache.Store) cache.Store, repoWrap func(files.Repository) files.Repository) *env {
+				repo, err := sqlstore.Open(t.Context(), sqltest.SQLiteDSN(t), sqlstore.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { repo.Close() })
+				store := sk.open(t)
+				if wrap != nil {
+					store = wrap(store)
+				}
+				c, err := cache.New(store, cache.Options{Prefix: fmt.Sprintf("cat%08x:", rand.Uint32())})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var r files.Repository = repo
+				if repoWrap != nil {
+					r = repoWrap(repo)
+				}
+				cat, err := catalog.New(r, c, catalog.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return &env{repo: repo, store: store, cache: c, cat: cat}
+			})
+		})
+	}
+}
+
+func newFile(name string) files.NewFile {
+	return files.NewFile{Name: name, Size: 10, ContentType: "text/plain", Tags: []string{"docs"}}
+}
+
+func mustGet(t *testing.T, cat *catalog.Catalog, id string, wantOrigin cache.Origin) files.FileMetadata {
+	t.Helper()
+	f, origin, err := cat.GetFile(t.Context(), id)
+	if err != nil {
+		t.Fatalf("GetFile(%s): %v", id, err)
+	}
+	if origin != wantOrigin {
+		t.Fatalf("GetFile(%s) origin = %v, want %v", id, origin, wantOrigin)
+	}
+	return f
+}
+
+func TestReadYourWrites(t *testing.T) {
+	forEach(t, func(t *testing.T, newEnv func(*testing.T, func(cache.Store) cache.Store, func(files.Repository) files.Repository) *env) {
+		e := newEnv(t, nil, nil)
+		ctx := t.Context()
+		created, err := e.cat.CreateFile(ctx, newFile("a.txt"), "203.0.113.7")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := mustGet(t, e.cat, created.ID, cache.OriginLoad); !cmp.Equal(got, created) {
+			t.Fatalf("first read (-created +got):\n%s", cmp.Diff(created, got))
+		}
+		mustGet(t, e.cat, created.ID, cache.OriginStore)
+		name := "b.txt"
+		updated, err := e.cat.UpdateFile(ctx, created.ID, files.FilePatch{Name: &name}, created.Version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := mustGet(t, e.cat, created.ID, cache.OriginLoad); got.Name != "b.txt" || got.Version != 2 {
+			t.Fatalf("read after update = %+v, want b.txt v2", got)
+		}
+		if n, err := e.cat.RecordDownload(ctx, created.ID, "198.51.100.1"); err != nil || n != 1 {
+			t.Fatalf("RecordDownload = %d, %v", n, err)
+		}
+		if got := mustGet(t, e.cat, created.ID, cache.OriginLoad); got.DownloadCount != 1 || got.Version != updated.Version {
+			t.Fatalf("read after download = %+v", got)
+		}
+		if err := e.cat.DeleteFile(ctx, created.ID); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // the second answer comes from the negative cache
+			if _, _, err := e.cat.GetFile(ctx, created.ID); !errors.Is(err, files.ErrNotFound) {
+				t.Fatalf("read after delete: %v, want files.ErrNotFound", err)
+			}
+		}
+		if err := e.cat.DeleteFile(ctx, created.ID); !errors.Is(err, files.ErrNotFound) {
+			t.Fatalf("second delete: %v", err)
+		}
+		pending, err := e.repo.PendingInvalidations(ctx, 10)
+		if err != nil || len(pending) != 0 {
+			t.Fatalf("outbox after delivered writes: %v, %v; want empty", pending, err)
+		}
+	})
+}
+
+func TestRolledBackWriteLeavesCache(t *testing.T) {
+	forEach(t, func(t *testing.T, newEnv func(*testing.T, func(cache.Store) cache.Store, func(files.Repository) files.Repository) *env) {
+		e := newEnv(t, nil, nil)
+		ctx := t.Context()
+		f, err := e.cat.CreateFile(ctx, newFile("a.txt"), "203.0.113.7")
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustGet(t, e.cat, f.ID, cache.OriginLoad)
+		// A conditional update on a stale version rolls back.
+		name := "stale.txt"
+		if _, err := e.cat.UpdateFile(ctx, f.ID, files.FilePatch{Name: &name}, 7); !errors.Is(err, files.ErrVersionMismatch) {
+			t.Fatalf("stale If-Match: %v", err)
+		}
+		// A transaction that changes the row, enqueues its invalidation and
+		// then fails rolls back too.
+		boom := errors.New("boom")
+		err = e.repo.WithTx(ctx, func(tx files.Tx) error {
+			if _, err := tx.UpdateFile(ctx, f.ID, files.FilePatch{Name: &name}, 0, time.Now()); err != nil {
+				return err
+			}
+			if _, err := tx.Enqueue(ctx, files.Invalidation{Keys: []string{"file:" + f.ID}}); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("WithTx = %v, want boom", err)
+		}
+		if got := mustGet(t, e.cat, f.ID, cache.OriginStore); !cmp.Equal(got, f) {
+			t.Fatalf("cached value changed by a rolled-back write (-want +got):\n%s", cmp.Diff(f, got))
+		}
+		if db, err := e.repo.GetFile(ctx, f.ID); err != nil || db.Name != "a.txt" {
+			t.Fatalf("database after rollback: %+v, %v", db, err)
+		}
+		if pending, _ := e.repo.PendingInvalidations(ctx, 10); len(pending) != 0 {
+			t.Fatalf("rolled-back outbox rows: %v", pending)
+		}
+	})
+}
+
+// slowRepo blocks GetFile after reading the row, to hold a load open while a
+// write commits: a fault no real database produces on demand.
+type slowRepo struct {
+	files.Repository
+	hold    atomic.Bool
+	inLoad  chan struct{}
+	release chan struct{}
+}
+
+func (r *slowRepo) GetFile(ctx context.Context, id string) (files.FileMetadata, error) {
+	f, err := r.Repository.GetFile(ctx, id)
+	if r.hold.CompareAndSwap(true, false) {
+		close(r.inLoad)
+		<-r.release
+	}
+	return f, err
+}
+
+func TestSlowLoadRacingUpdateStoresNothingStale(t *testing.T) {
+	forEach(t, func(t *testing.T, newEnv func(*testing.T, func(cache.Store) cache.Store, func(files.Repository) files.Repository) *env) {
+		slow := &slowRepo{inLoad: make(chan struct{}), release: make(chan struct{})}
+		e := newEnv(t, nil, func(r files.Repository) files.Repository { slow.Repository = r; return slow })
+		ctx := t.Context()
+		f, err := e.cat.CreateFile(ctx, newFile("v1.txt"), "203.0.113.7")
+		if err != nil {
+			t.Fatal(err)
+		}
+		slow.hold.Store(true)
+		read := make(chan files.FileMetadata, 1)
+		go func() {
+			got, _, err := e.cat.GetFile(ctx, f.ID)
+			if err != nil {
+				t.Error(err)
+			}
+			read <- got
+		}()
+		<-slow.inLoad // the reader holds version 1 and the lease
+		name := "v2.txt"
+		if _, err := e.cat.UpdateFile(ctx, f.ID, files.FilePatch{Name: &name}, 0); err != nil {
+			t.Fatal(err)
+		}
+		// The writer's next read sees its write, even with the load in flight.
+		if got := mustGet(t, e.cat, f.ID, cache.OriginLoad); got.Name != "v2.txt" {
+			t.Fatalf("read after the acknowledged update = %q", got.Name)
+		}
+		close(slow.release)
+		if got := <-read; got.Name != "v1.txt" {
+			t.Fatalf("the racing reader got %q; it read before the update", got.Name)
+		}
+		// The racing reader's version 1 must not have been stored.
+		for range 3 {
+			got, _, err := e.cat.GetFile(ctx, f.ID)
+			if err != nil || got.Name != "v2.txt" {
+				t.Fatalf("after the race: %q, %v; want v2.txt", got.Name, err)
+			}
+		}
+	})
+}
+
+// flakyStore fails deletes while broken: an outage of the cache between a
+// commit and its invalidation.
+type flakyStore struct {
+	cache.Store
+	broken atomic.Bool
+}
+
+var errBroken = errors.New("injected: store unreachable")
+
+func (s *flakyStore) Delete(ctx context.Context, keys ...string) (int, error) {
+	if s.broken.Load() {
+		return 0, errBroken
+	}
+	return s.Store.Delete(ctx, keys...)
+}
+
+func (s *flakyStore) DeleteTag(ctx context.Context, tagKey string) (int, error) {
+	if s.broken.Load() {
+		return 0, errBroken
+	}
+	return s.Store.DeleteTag(ctx, tagKey)
+}
+
+func TestFailedInvalidationIsReplayedAndNeverServedStale(t *testing.T) {
+	forEach(t, func(t *testing.T, newEnv func(*testing.T, func(cache.Store) cache.Store, func(files.Repository) files.Repository) *env) {
+		flaky := &flakyStore{}
+		e := newEnv(t, func(s cache.Store) cache.Store { flaky.Store = s; return flaky }, nil)
+		ctx := t.Context()
+		f, err := e.cat.CreateFile(ctx, newFile("v1.txt"), "203.0.113.7")
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustGet(t, e.cat, f.ID, cache.OriginLoad)
+		mustGet(t, e.cat, f.ID, cache.OriginStore)
+
+		flaky.broken.Store(true)
+		name := "v2.txt"
+		if _, err := e.cat.UpdateFile(ctx, f.ID, files.FilePatch{Name: &name}, 0); err != nil {
+			t.Fatalf("a committed write must succeed even if its invalidation fails: %v", err)
+		}
+		// The cache still holds v1; reads bypass it until the outbox is
+		// delivered.
+		if got := mustGet(t, e.cat, f.ID, cache.OriginLoad); got.Name != "v2.txt" {
+			t.Fatalf("read with an undelivered invalidation = %q, want v2.txt", got.Name)
+		}
+		if n, err := e.cat.Drain(ctx, 10); !errors.Is(err, errBroken) || n != 0 {
+			t.Fatalf("Drain while broken = %d, %v", n, err)
+		}
+		pending, _ := e.repo.PendingInvalidations(ctx, 10)
+		if len(pending) != 1 || pending[0].Attempts != 1 {
+			t.Fatalf("pending = %+v, want one entry with one failed attempt", pending)
+		}
+
+		flaky.broken.Store(false)
+		if n, err := e.cat.Drain(ctx, 10); err != nil || n != 1 {
+			t.Fatalf("Drain after recovery = %d, %v; want 1", n, err)
+		}
+		mustGet(t, e.cat, f.ID, cache.OriginLoad) // the stale v1 is gone
+		if got := mustGet(t, e.cat, f.ID, cache.OriginStore); got.Name != "v2.txt" {
+			t.Fatalf("cached after replay = %q", got.Name)
+		}
+	})
+}
+
+func TestSearchStatsSettingsInvalidation(t *testing.T) {
+	forEach(t, func(t *testing.T, newEnv func(*testing.T, func(cache.Store) cache.Store, func(files.Repository) files.Repository) *env) {
+		e := newEnv(t, nil, nil)
+		ctx := t.Context()
+		q := files.SearchQuery{Q: "report", Limit: 50}
+		search := func(wantOrigin cache.Origin) files.SearchResult {
+			t.Helper()
+			r, origin, err := e.cat.SearchFiles(ctx, q)
+			if err != nil || origin != wantOrigin {
+				t.Fatalf("SearchFiles = origin %v, %v; want %v", origin, err, wantOrigin)
+			}
+			return r
+		}
+		if r := search(cache.OriginLoad); len(r.Items) != 0 {
+			t.Fatalf("empty catalog found %d", len(r.Items))
+		}
+		search(cache.OriginStore)
+		f, err := e.cat.CreateFile(ctx, newFile("Report.pdf"), "203.0.113.7")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := search(cache.OriginLoad); len(r.Items) != 1 || r.Items[0].ID != f.ID {
+			t.Fatalf("search after create = %+v", r)
+		}
+
+		today := time.Now().UTC()
+		st, _, err := e.cat.Stats(ctx, today)
+		if err != nil || st.Uploads != 1 {
+			t.Fatalf("stats = %+v, %v", st, err)
+		}
+		if _, err := e.cat.RecordDownload(ctx, f.ID, "198.51.100.9"); err != nil {
+			t.Fatal(err)
+		}
+		st, origin, err := e.cat.Stats(ctx, today)
+		if err != nil || st.Downloads != 1 || st.UniqueIPs != 2 || origin != cache.OriginLoad {
+			t.Fatalf("stats after download = %+v (%v), %v", st, origin, err)
+		}
+
+		s, _, err := e.cat.Settings(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Announcement = "maintenance at noon"
+		if _, err := e.cat.PutSettings(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		if got, _, err := e.cat.Settings(ctx); err != nil || got.Announcement != s.Announcement {
+			t.Fatalf("settings after put = %+v, %v", got, err)
+		}
+	})
+}
+
+func TestSessionSlides(t *testing.T) {
+	forEach(t, func(t *testing.T, newEnv func(*testing.T, func(cache.Store) cache.Store, func(files.Repository) files.Repository) *env) {
+		e := newEnv(t, nil, nil)
+		ctx := t.Context()
+		for range 3 {
+			if err := e.cat.TouchSession(ctx, "203.0.113.7"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s, err := e.cat.Session(ctx, "203.0.113.7")
+		if err != nil || s.Requests != 3 || s.IP != "203.0.113.7" || s.FirstSeen.After(s.LastSeen) {
+			t.Fatalf("session = %+v, %v", s, err)
+		}
+		key, _ := e.cache.Keyspace().Key(catalog.FamilySession, "203.0.113.7")
+		if ttl, err := e.store.TTL(ctx, key); err != nil || ttl > 31*time.Minute || ttl < 25*time.Minute {
+			t.Fatalf("session TTL = %v, %v; want about 30m", ttl, err)
+		}
+	})
+}
+
+func TestWarm(t *testing.T) {
+	forEach(t, func(t *testing.T, newEnv func(*testing.T, func(cache.Store) cache.Store, func(files.Repository) files.Repository) *env) {
+		e := newEnv(t, nil, nil)
+		ctx := t.Context()
+		var ids []string
+		for i := range 5 {
+			f, err := e.cat.CreateFile(ctx, newFile(fmt.Sprintf("f%d", i)), "203.0.113.7")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range i {
+				if _, err := e.cat.RecordDownload(ctx, f.ID, "198.51.100.1"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ids = append(ids, f.ID)
+		}
+		var calls int
+		res, err := e.cat.Warm(ctx, 3, func(done, total int) { calls++ })
+		if err != nil || res.Files != 3 || res.Loaded != 3 || calls != 3 {
+			t.Fatalf("Warm = %+v, %v (%d progress calls)", res, err, calls)
+		}
+		for _, id := range ids[2:] { // the three most downloaded
+			mustGet(t, e.cat, id, cache.OriginStore)
+		}
+		mustGet(t, e.cat, ids[0], cache.OriginLoad)
+		if res, err := e.cat.Warm(ctx, 3, nil); err != nil || res.Cached != 3 {
+			t.Fatalf("second Warm = %+v, %v; want all already cached", res, err)
+		}
+	})
+}
+
+func TestFileTTL(t *testing.T) {
+	tests := []struct {
+		downloads, size int64
+		want            time.Duration
+	}{
+		{0, 10, time.Hour},
+		{100, 10, 2 * time.Hour},
+		{1000, 10, 4 * time.Hour},
+		{0, 2 << 30, 90 * time.Minute},
+		{5000, 2 << 30, catalog.MaxFileTTL},
+	}
+	for _, tt := range tests {
+		got := catalog.FileTTL(time.Hour, files.FileMetadata{DownloadCount: tt.downloads, Size: tt.size})
+		if got != tt.want {
+			t.Errorf("FileTTL(%d downloads, %d bytes) = %v, want %v", tt.downloads, tt.size, got, tt.want)
+		}
+	}
+}

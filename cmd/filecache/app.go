@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/filecache/filecache/cache"
+	"github.com/filecache/filecache/cache/memstore"
+	"github.com/filecache/filecache/cache/redisstore"
+	"github.com/filecache/filecache/catalog"
+	"github.com/filecache/filecache/config"
+	"github.com/filecache/filecache/files/sqlstore"
+	"golang.org/x/term"
+)
+
+// app is the service assembled from its configuration: the repository, the
+// cache store, the cache and the catalog.
+type app struct {
+	cfg     config.Config
+	log     *slog.Logger
+	repo    *sqlstore.Store
+	store   cache.Store
+	redis   *redisstore.Store // nil without Redis
+	cache   *cache.Cache
+	catalog *catalog.Catalog
+}
+
+func newLogger(w *os.File, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if term.IsTerminal(int(w.Fd())) {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// redisOptions maps the configuration onto redisstore.Options.
+func redisOptions(r config.RedisConfig) redisstore.Options {
+	o := redisstore.Options{
+		Addrs:            r.Addrs,
+		MasterSet:        r.MasterSet,
+		Username:         r.Username,
+		Password:         r.Password.Reveal(),
+		DB:               r.DB,
+		DialTimeout:      r.DialTimeout,
+		ReadTimeout:      r.ReadTimeout,
+		WriteTimeout:     r.WriteTimeout,
+		KeepAlive:        r.KeepAlive,
+		PoolSize:         r.PoolSize,
+		MaxRetries:       r.MaxRetries,
+		NoRetryOnTimeout: !r.RetryOnTimeout,
+	}
+	if r.KeepAlive == 0 {
+		o.KeepAlive = -1 // net.Dialer: negative disables keep-alive probes
+	}
+	if r.MaxRetries == 0 {
+		o.MaxRetries = -1 // redisstore: zero means the default
+	}
+	if r.TLS {
+		o.TLS = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: r.TLSInsecureSkipVerify}
+	}
+	return o
+}
+
+// openApp connects everything; close it with app.Close.
+func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *app, err error) {
+	a := &app{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if a.repo, err = sqlstore.Open(ctx, cfg.Database.URL.Reveal(), sqlstore.Options{}); err != nil {
+		return nil, fmt.Errorf("DATABASE_URL %s: %w", config.RedactURL(cfg.Database.URL.Reveal()), err)
+	}
+	if cfg.RedisMode() == config.RedisNone {
+		log.Info("no Redis configured (REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINEL_ADDRS): using the in-process cache")
+		if a.store, err = memstore.New(memstore.Options{}); err != nil {
+			return nil, err
+		}
+	} else {
+		if a.redis, err = redisstore.New(ctx, redisOptions(cfg.Redis)); err != nil {
+			return nil, fmt.Errorf("redis (%s): %w", cfg.RedisMode(), err)
+		}
+		a.store = a.redis
+		log.Info("connected to Redis", "mode", a.redis.Mode(), "addrs", cfg.Redis.Addrs)
+	}
+	if a.cache, err = cache.New(a.store, cache.Options{Prefix: cfg.Cache.Prefix, Jitter: jitter(cfg.Cache.TTLJitter)}); err != nil {
+		return nil, err
+	}
+	a.catalog, err = catalog.New(a.repo, a.cache, catalog.Options{
+		TTLs: catalog.TTLs{
+			File:     cfg.Cache.TTLFile,
+			Session:  cfg.Cache.TTLSession,
+			Stats:    cfg.Cache.TTLStats,
+			Search:   cfg.Cache.TTLSearch,
+			Settings: cfg.Cache.TTLSettings,
+		},
+		Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// jitter maps the configuration's 0 (no jitter) onto cache.Options, where 0
+// means the default.
+func jitter(j float64) float64 {
+	if j == 0 {
+		return -1
+	}
+	return j
+}
+
+// Close releases the store and the repository.
+func (a *app) Close() error {
+	var errs []error
+	if a.store != nil {
+		errs = append(errs, a.store.Close())
+	}
+	if a.repo != nil {
+		errs = append(errs, a.repo.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/filecache/filecache/catalog"
+	"github.com/filecache/filecache/config"
+	"github.com/spf13/cobra"
+)
+
+func newServeCmd(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the HTTP API",
+		Long: `serve runs the file-metadata HTTP API (see API.md) until SIGINT or SIGTERM,
+then drains in-flight requests and closes its pools.
+
+With no configuration at all it uses a SQLite file (filecache.db) and an
+in-process cache, so it runs on a fresh machine.`,
+		Example: `  # Embedded defaults on :8080
+  filecache serve
+
+  # PostgreSQL and Redis, admin endpoints enabled
+  DATABASE_URL=postgres://app@127.0.0.1:5432/files REDIS_URL=redis://127.0.0.1:6379/0 \
+  ADMIN_TOKEN=change-me filecache serve --listen-addr 127.0.0.1:9000`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.FromFlags(cmd.Flags(), e.lookup)
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg)
+		},
+	}
+	config.Bind(cmd.Flags())
+	return cmd
+}
+
+// serve runs the service until ctx ends, then shuts down gracefully.
+func serve(ctx context.Context, cfg config.Config) error {
+	log := newLogger(os.Stderr, cfg.LogLevel)
+	log.Info("starting filecache", "version", buildVersion(), "config", cfg)
+	a, err := openApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	h, err := a.handler()
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("LISTEN_ADDR %s: %w", cfg.HTTP.ListenAddr, err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = a.catalog.Relay(bg, catalog.RelayOptions{}) })
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String())
+
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		log.Info("shutting down", "timeout", cfg.HTTP.ShutdownTimeout.String())
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.HTTP.ShutdownTimeout)
+		err = srv.Shutdown(sctx)
+		cancel()
+		if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+			err = serr
+		}
+	}
+	stopBG()
+	wg.Wait()
+	// Deliver what the outbox still holds before the pools close.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	if _, derr := a.catalog.Drain(dctx, 0); derr != nil {
+		log.Warn("outbox not drained at shutdown; another instance will deliver it", "err", derr)
+	}
+	cancel()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	log.Info("stopped")
+	return err
+}

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/filecache/filecache/config"
+	"github.com/spf13/cobra"
+)
+
+func newWarmCmd(e env) *cobra.Command {
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "warm",
+		Short: "Load the most downloaded files into the cache",
+		Long: `warm loads the metadata of the most downloaded files into the cache, through
+the same leases as a read, so it never stores a value that a concurrent write
+replaced. It shows progress on a terminal and prints a summary.`,
+		Example: `  # Warm the 1000 most popular files in the Redis of REDIS_URL
+  REDIS_URL=redis://127.0.0.1:6379/0 filecache warm --limit 1000`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.FromFlags(cmd.Flags(), e.lookup)
+			if err != nil {
+				return err
+			}
+			if limit < 1 || limit > 1_000_000 {
+				return fmt.Errorf("--limit %d: want 1 to 1000000", limit)
+			}
+			log := newLogger(os.Stderr, max(cfg.LogLevel, slog.LevelWarn))
+			a, err := openApp(cmd.Context(), cfg, log)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			bar := newProgress(e.stderr, int64(limit), "warming")
+			res, err := a.catalog.Warm(cmd.Context(), limit, func(done, total int) { bar.Set(int64(done), int64(total)) })
+			bar.Done()
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(e.stdout, "warmed %d files: %d loaded, %d already cached, in %v\n",
+				res.Files, res.Loaded, res.Cached, res.Duration.Round(1e6))
+			return err
+		},
+	}
+	config.Bind(cmd.Flags())
+	cmd.Flags().IntVar(&limit, "limit", 100, "how many of the most downloaded files to warm")
+	return cmd
+}

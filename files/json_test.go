@@ -1,0 +1,83 @@
+package files_test
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/filecache/filecache/files"
+)
+
+// TestJSON pins the wire form of the API's values (API.md).
+func TestJSON(t *testing.T) {
+	at := time.Date(2024, 3, 10, 12, 30, 15, 123456000, time.UTC)
+	tests := []struct {
+		name string
+		in   any
+		want string
+	}{
+		{
+			name: "FileMetadata",
+			in: files.FileMetadata{ID: "0190a6b2-7c3e-7d4f-8a1b-2c3d4e5f6a7b", Name: "report.pdf", Size: 12345,
+				ContentType: "application/pdf", Checksum: sum, Tags: []string{"docs"}, UploaderIP: "203.0.113.7",
+				DownloadCount: 2, Version: 1, CreatedAt: at, UpdatedAt: at},
+			want: `{"id":"0190a6b2-7c3e-7d4f-8a1b-2c3d4e5f6a7b","name":"report.pdf","size":12345,"content_type":"application/pdf","checksum":"` + sum + `","tags":["docs"],"uploader_ip":"203.0.113.7","download_count":2,"version":1,"created_at":"2024-03-10T12:30:15.123456Z","updated_at":"2024-03-10T12:30:15.123456Z"}`,
+		},
+		{
+			name: "UserSession",
+			in:   files.UserSession{IP: "203.0.113.7", FirstSeen: at, LastSeen: at, Requests: 3},
+			want: `{"ip":"203.0.113.7","first_seen":"2024-03-10T12:30:15.123456Z","last_seen":"2024-03-10T12:30:15.123456Z","requests":3}`,
+		},
+		{
+			name: "FileStats",
+			in:   files.FileStats{Date: "2024-03-10", Uploads: 1, Downloads: 2, BytesUploaded: 3, UniqueIPs: 4},
+			want: `{"date":"2024-03-10","uploads":1,"downloads":2,"bytes_uploaded":3,"unique_ips":4}`,
+		},
+		{
+			name: "SearchResult",
+			in:   files.SearchResult{Items: []files.FileMetadata{}, NextCursor: ""},
+			want: `{"items":[],"next_cursor":""}`,
+		},
+		{
+			name: "RateLimitInfo",
+			in:   files.RateLimitInfo{Limit: 600, Remaining: 599, Reset: at},
+			want: `{"limit":600,"remaining":599,"reset":"2024-03-10T12:30:15.123456Z"}`,
+		},
+		{
+			name: "DefaultSettings",
+			in:   files.DefaultSettings(),
+			want: `{"max_file_size":5368709120,"allowed_content_types":[],"maintenance_mode":false,"announcement":"","updated_at":"0001-01-01T00:00:00Z"}`,
+		},
+		{
+			name: "OutboxEntry",
+			in:   files.OutboxEntry{ID: 7, Invalidation: files.Invalidation{Keys: []string{"file:x"}, Tags: []string{"files"}}, CreatedAt: at, Attempts: 1},
+			want: `{"id":7,"keys":["file:x"],"tags":["files"],"created_at":"2024-03-10T12:30:15.123456Z","attempts":1}`,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := json.Marshal(tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, string(got)); diff != "" {
+				t.Errorf("JSON (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestFilePatchJSON(t *testing.T) {
+	var p files.FilePatch
+	if err := json.Unmarshal([]byte(`{"name":"n","tags":[],"checksum":""}`), &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Name == nil || *p.Name != "n" || p.Tags == nil || len(*p.Tags) != 0 || p.Checksum == nil || *p.Checksum != "" {
+		t.Errorf("decoded %+v", p)
+	}
+	if p.Size != nil || p.ContentType != nil {
+		t.Errorf("absent fields set: %+v", p)
+	}
+}

@@ -1,0 +1,69 @@
+package sqlstore_test
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/filecache/filecache/files"
+	"github.com/filecache/filecache/files/sqlstore"
+)
+
+// rawValue runs query on the database behind dsn, outside the Store, and
+// returns the single value it yields as text.
+func rawValue(t *testing.T, dsn, query string) string {
+	t.Helper()
+	var v string
+	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := db.QueryRowContext(t.Context(), query).Scan(&v); err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+		return v
+	}
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if err := conn.QueryRow(t.Context(), query).Scan(&v); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return v
+}
+
+// TestSchema checks what the tables hold, beyond what the API shows.
+func TestSchema(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		dsn := e.dsn(t)
+		s := openStore(t, dsn, sqlstore.Options{})
+		f := create(t, s, newFile("f", "a", "b"), "192.0.2.1", day0)
+		if got := rawValue(t, dsn, "SELECT CAST(count(*) AS TEXT) FROM file_tags"); got != "2" {
+			t.Errorf("file_tags rows after create = %s, want 2", got)
+		}
+		if got := rawValue(t, dsn, "SELECT CAST(count(*) AS TEXT) FROM schema_migrations"); got != "1" {
+			t.Errorf("schema_migrations rows = %s, want 1", got)
+		}
+		if _, err := inTx(t, s, func(tx files.Tx) (files.FileMetadata, error) {
+			return tx.DeleteFile(t.Context(), f.ID)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// The foreign key cascades (on SQLite only with foreign_keys on).
+		if got := rawValue(t, dsn, "SELECT CAST(count(*) AS TEXT) FROM file_tags"); got != "0" {
+			t.Errorf("file_tags rows after delete = %s, want 0", got)
+		}
+		if e.name == "sqlite" {
+			if got := rawValue(t, dsn, "PRAGMA journal_mode"); got != "wal" {
+				t.Errorf("journal_mode = %s, want wal", got)
+			}
+		}
+	})
+}

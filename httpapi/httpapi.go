@@ -1,0 +1,280 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/filecache/filecache/cache"
+	"github.com/filecache/filecache/files"
+)
+
+// Catalog is the file-metadata service behind the /v1 routes. The results
+// named origin say where a value came from; they are sent as the X-Cache
+// header ("hit-local", "hit" or "miss").
+//
+// Errors are mapped to statuses with errors.Is and errors.As: a
+// *files.ValidationError is 400, files.ErrNotFound 404,
+// files.ErrVersionMismatch 412, files.ErrConflict 409, an error with a
+// RetryAfter() time.Duration method (an overload, an open breaker) or a
+// context deadline 503; anything else is 500.
+type Catalog interface {
+	// GetFile returns the file, or files.ErrNotFound.
+	GetFile(ctx context.Context, id string) (f files.FileMetadata, origin cache.Origin, err error)
+	// CreateFile creates a file uploaded from uploaderIP.
+	CreateFile(ctx context.Context, nf files.NewFile, uploaderIP string) (files.FileMetadata, error)
+	// UpdateFile applies p; ifVersion > 0 is the version of If-Match (0:
+	// unconditional). It returns files.ErrNotFound or files.ErrVersionMismatch.
+	UpdateFile(ctx context.Context, id string, p files.FilePatch, ifVersion int64) (files.FileMetadata, error)
+	// DeleteFile deletes the file, or returns files.ErrNotFound.
+	DeleteFile(ctx context.Context, id string) error
+	// SearchFiles returns one page of a search; q is validated and
+	// normalized. A cursor it did not make is a *files.ValidationError
+	// (wrapping files.ErrBadCursor).
+	SearchFiles(ctx context.Context, q files.SearchQuery) (res files.SearchResult, origin cache.Origin, err error)
+	// RecordDownload counts a download by ip and returns the file's new
+	// download count, or files.ErrNotFound.
+	RecordDownload(ctx context.Context, id, ip string) (int64, error)
+	// Stats returns the statistics of the UTC day that starts at day.
+	Stats(ctx context.Context, day time.Time) (st files.FileStats, origin cache.Origin, err error)
+	// Settings returns the settings in force.
+	Settings(ctx context.Context) (s files.SystemSettings, origin cache.Origin, err error)
+	// PutSettings replaces the settings (already validated) and returns them
+	// as stored.
+	PutSettings(ctx context.Context, s files.SystemSettings) (files.SystemSettings, error)
+	// Session returns the session of the client ip (sliding 30 minutes).
+	Session(ctx context.Context, ip string) (files.UserSession, error)
+	// TouchSession records a request of ip in its session. The middleware
+	// calls it on every /v1 request; an error is logged and ignored.
+	TouchSession(ctx context.Context, ip string) error
+}
+
+// WarmResult is what Admin.Warm did: how many files it loaded into the
+// cache and how long it took.
+type WarmResult struct {
+	Files    int
+	Duration time.Duration
+}
+
+// Admin is the cache administration behind the /admin/cache routes.
+type Admin interface {
+	// Invalidate deletes the given keys, the keys of the given tags and the
+	// keys matching pattern (a glob the implementation scopes to its cache
+	// prefix), and returns how many it deleted.
+	Invalidate(ctx context.Context, keys, tags []string, pattern string) (int, error)
+	// Warm loads up to limit of the most popular files into the cache.
+	Warm(ctx context.Context, limit int) (WarmResult, error)
+	// CacheStats returns a JSON-able snapshot of the cache statistics.
+	CacheStats(ctx context.Context) (any, error)
+	// Report returns the JSON-able cache efficiency report.
+	Report(ctx context.Context) (any, error)
+}
+
+// Health answers /readyz.
+type Health interface {
+	// Ready reports whether the service can serve (the database answers) and
+	// a JSON-able report of its dependencies (database, Redis, breaker).
+	Ready(ctx context.Context) (ok bool, report any)
+}
+
+// Limiter is a per-key request rate limit.
+type Limiter interface {
+	// Allow counts one request of key in the current window and reports the
+	// state, and whether the request is within the limit.
+	Allow(ctx context.Context, key string) (files.RateLimitInfo, bool, error)
+}
+
+// Deps are the parts the handler serves from. Catalog, Admin and Health are
+// required.
+type Deps struct {
+	Catalog Catalog
+	Admin   Admin
+	Health  Health
+	// Limiter limits the /v1 requests per client IP. Default: nil, no limit.
+	Limiter Limiter
+	// Metrics is served at GET /metrics. Default: nil, /metrics is 404.
+	Metrics http.Handler
+	// Logger receives the request log and the errors. Default: nil, discard.
+	Logger *slog.Logger
+}
+
+// DefaultMaxBodyBytes is the default Options.MaxBodyBytes (1 MiB).
+const DefaultMaxBodyBytes = 1 << 20
+
+// Options are the optional knobs of New; the zero value means defaults.
+type Options struct {
+	// AdminToken is the bearer token of /admin/* and PUT /v1/settings. When
+	// empty, those routes answer 403. Default: empty.
+	AdminToken string
+	// TrustedProxies are the peers whose X-Forwarded-For header is believed:
+	// the client IP is then the rightmost entry not in these prefixes.
+	// Default: none, the client IP is the connection's address.
+	TrustedProxies []netip.Prefix
+	// MaxBodyBytes is the largest request body; a larger one is 413.
+	// Default: DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+	// Observe, when set, is called after every request with its method (one
+	// of the standard methods or "OTHER"), its route pattern (see
+	// RoutePattern), status and duration: label values of bounded
+	// cardinality for metrics. Default: nil.
+	Observe func(method, route string, status int, d time.Duration)
+}
+
+type server struct {
+	cat     Catalog
+	admin   Admin
+	health  Health
+	limiter Limiter
+	metrics http.Handler
+	log     *slog.Logger
+
+	adminEnabled bool
+	adminHash    [sha256.Size]byte
+	trusted      []netip.Prefix
+	maxBody      int64
+	now          func() time.Time
+	observe      func(method, route string, status int, d time.Duration)
+
+	mux     *http.ServeMux
+	handler http.Handler
+}
+
+// New returns the handler of the whole HTTP API: the routes of API.md
+// behind the middleware (recover, log, client IP, rate limit, session). It
+// returns an error if a required dependency is missing or an option is
+// invalid.
+func New(deps Deps, opts Options) (http.Handler, error) {
+	switch {
+	case deps.Catalog == nil:
+		return nil, errors.New("httpapi: Deps.Catalog is required")
+	case deps.Admin == nil:
+		return nil, errors.New("httpapi: Deps.Admin is required")
+	case deps.Health == nil:
+		return nil, errors.New("httpapi: Deps.Health is required")
+	case opts.MaxBodyBytes < 0:
+		return nil, fmt.Errorf("httpapi: Options.MaxBodyBytes is %d, want >= 0", opts.MaxBodyBytes)
+	}
+	s := &server{
+		cat:     deps.Catalog,
+		admin:   deps.Admin,
+		health:  deps.Health,
+		limiter: deps.Limiter,
+		metrics: deps.Metrics,
+		log:     deps.Logger,
+		maxBody: opts.MaxBodyBytes,
+		now:     opts.Now,
+		observe: opts.Observe,
+		mux:     http.NewServeMux(),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.maxBody == 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if opts.AdminToken != "" {
+		s.adminEnabled = true
+		s.adminHash = sha256.Sum256([]byte(opts.AdminToken))
+	}
+	for i, p := range opts.TrustedProxies {
+		if !p.IsValid() {
+			return nil, fmt.Errorf("httpapi: Options.TrustedProxies[%d] is not a valid prefix", i)
+		}
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			// Client addresses are unmapped; so are the prefixes they are checked against.
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
+		s.trusted = append(s.trusted, p.Masked())
+	}
+	s.routes()
+	s.handler = s.withState(s.recoverer(s.logRequests(s.resolveClientIP(s.rateLimit(s.touchSession(http.HandlerFunc(s.dispatch)))))))
+	return s.handler, nil
+}
+
+// routes is the routing table: every route of the API, in one place.
+func (s *server) routes() {
+	s.handle("POST /v1/files", s.createFile)
+	s.handle("GET /v1/files", s.searchFiles)
+	s.handle("GET /v1/files/{id}", s.getFile)
+	s.handle("PATCH /v1/files/{id}", s.updateFile)
+	s.handle("DELETE /v1/files/{id}", s.deleteFile)
+	s.handle("POST /v1/files/{id}/downloads", s.recordDownload)
+	s.handle("GET /v1/stats/{date}", s.stats)
+	s.handle("GET /v1/session", s.session)
+	s.handle("GET /v1/settings", s.getSettings)
+	s.handle("PUT /v1/settings", s.requireAdmin(s.putSettings))
+
+	s.handle("GET /admin/cache/stats", s.requireAdmin(s.cacheStats))
+	s.handle("POST /admin/cache/invalidate", s.requireAdmin(s.invalidate))
+	s.handle("POST /admin/cache/warm", s.requireAdmin(s.warm))
+	s.handle("GET /admin/cache/report", s.requireAdmin(s.report))
+
+	s.handle("GET /healthz", s.healthz)
+	s.handle("GET /readyz", s.readyz)
+	if s.metrics != nil {
+		s.handle("GET /metrics", s.metrics.ServeHTTP)
+	}
+}
+
+// handle registers h for pattern and records the pattern of every request
+// it serves, for the request log and RoutePattern.
+func (s *server) handle(pattern string, h http.HandlerFunc) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if st := stateOf(r.Context()); st != nil {
+			st.route = r.Pattern
+		}
+		h(w, r)
+	})
+}
+
+// dispatch routes r. Paths that are not in canonical form are 404 (no
+// redirects: an API client should send the path it means), and the
+// router's own 404 and 405 answers are replaced by JSON errors.
+func (s *server) dispatch(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	if p == "" || p[0] != '/' || cleanPath(p) != p {
+		s.writeError(w, http.StatusNotFound, "not_found", "no route for this path")
+		return
+	}
+	h, pattern := s.mux.Handler(r)
+	if pattern != "" {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	// Let the router say which methods the path allows.
+	c := &captureWriter{header: http.Header{}}
+	h.ServeHTTP(c, r)
+	if c.status == http.StatusMethodNotAllowed {
+		if allow := c.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		s.writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method "+truncate(r.Method, 32)+" is not allowed on this path")
+		return
+	}
+	s.writeError(w, http.StatusNotFound, "not_found", "no route for this path")
+}
+
+// captureWriter records the status and headers the router's own error
+// handlers write, and discards their text body.
+type captureWriter struct {
+	header http.Header
+	status int
+}
+
+func (c *captureWriter) Header() http.Header         { return c.header }
+func (c *captureWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (c *captureWriter) WriteHeader(status int) {
+	if c.status == 0 {
+		c.status = status
+	}
+}

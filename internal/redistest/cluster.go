@@ -1,0 +1,211 @@
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	clusterMasters  = 3
+	clusterReplicas = 3
+	// clusterStartTimeout bounds redis-cli --cluster create and the wait
+	// for every node to agree afterwards.
+	clusterStartTimeout = 30 * time.Second
+)
+
+// ClusterSet is a private Redis Cluster of 3 masters and 3 replicas, each
+// node a Server on its own client and bus ports, with
+// cluster-node-timeout 2000ms so that a failover takes a few seconds. It is
+// safe for concurrent use.
+type ClusterSet struct {
+	nodes []*Server
+}
+
+// Cluster starts a private Redis Cluster of 3 masters and 3 replicas with
+// redis-cli --cluster create, and returns once every node reports
+// cluster_state:ok, knows all 6 nodes, and every master has a replica in
+// sync. Its nodes are killed in t.Cleanup.
+//
+// It skips the test, or fails it if REQUIRE_SERVICES=1, when redis-server
+// or redis-cli is not installed.
+func Cluster(t testing.TB) *ClusterSet {
+	t.Helper()
+	RequireBinary(t)
+	c := &ClusterSet{}
+	for range clusterMasters + clusterReplicas {
+		s, err := newServer(t, serverSpec{cluster: true})
+		if err != nil {
+			t.Fatalf("redistest: start cluster node: %v", err)
+		}
+		c.nodes = append(c.nodes, s)
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), clusterStartTimeout)
+	defer cancel()
+	args := append([]string{"--cluster", "create"}, c.Addrs()...)
+	args = append(args, "--cluster-replicas", "1", "--cluster-yes")
+	out, err := exec.CommandContext(ctx, "redis-cli", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("redistest: redis-cli --cluster create: %v\n%s", err, out)
+	}
+
+	if err := poll(clusterStartTimeout, c.checkFormed); err != nil {
+		t.Fatalf("redistest: cluster %v did not form: %v", c.Addrs(), err)
+	}
+	return c
+}
+
+// Addrs returns the addresses of all 6 nodes, "127.0.0.1:PORT", in the
+// order given to redis-cli --cluster create, which made the first three
+// masters.
+func (c *ClusterSet) Addrs() []string {
+	addrs := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		addrs[i] = n.Addr()
+	}
+	return addrs
+}
+
+// Nodes returns all 6 nodes, in the order of Addrs.
+func (c *ClusterSet) Nodes() []*Server {
+	return slices.Clone(c.nodes)
+}
+
+// Masters returns the running nodes that report the master role now, by
+// asking each one ROLE; nodes that are down or do not answer are left out.
+// After a failover this includes promoted replicas, and for a moment a
+// restarted former master may still report itself a master.
+func (c *ClusterSet) Masters(t testing.TB) []*Server {
+	t.Helper()
+	var masters []*Server
+	for _, n := range c.nodes {
+		if !n.Running() {
+			continue
+		}
+		role, err := doStrings(n.Addr(), "ROLE")
+		if err == nil && len(role) > 0 && role[0] == "master" {
+			masters = append(masters, n)
+		}
+	}
+	return masters
+}
+
+// WaitClusterOK waits until every running node reports cluster_state:ok
+// and sees every slot served by a running master that is not flagged as
+// failing. After Kill of a master it therefore also waits for a replica to
+// take over. It fails the test after timeout.
+func (c *ClusterSet) WaitClusterOK(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	if err := poll(timeout, c.checkOK); err != nil {
+		t.Fatalf("redistest: cluster %v: %v", c.Addrs(), err)
+	}
+}
+
+// clusterNode is one line of CLUSTER NODES.
+type clusterNode struct {
+	addr  string // host:port, without the @busport
+	flags []string
+	link  string // "connected" or "disconnected"
+	slots bool   // whether it serves slots
+}
+
+func (n clusterNode) is(flag string) bool { return slices.Contains(n.flags, flag) }
+
+func (n clusterNode) failing() bool {
+	return n.is("fail") || n.is("fail?") || n.is("handshake") || n.is("noaddr")
+}
+
+func clusterNodes(addr string) ([]clusterNode, error) {
+	out, err := doString(addr, "CLUSTER", "NODES")
+	if err != nil {
+		return nil, err
+	}
+	var nodes []clusterNode
+	for line := range strings.Lines(out) {
+		f := strings.Fields(line)
+		if len(f) < 8 {
+			continue
+		}
+		a, _, _ := strings.Cut(f[1], "@")
+		nodes = append(nodes, clusterNode{
+			addr:  a,
+			flags: strings.Split(f[2], ","),
+			link:  f[7],
+			slots: len(f) > 8,
+		})
+	}
+	return nodes, nil
+}
+
+// checkOK is WaitClusterOK's condition.
+func (c *ClusterSet) checkOK() error {
+	running := map[string]bool{}
+	for _, n := range c.nodes {
+		running[n.Addr()] = n.Running()
+	}
+	for _, n := range c.nodes {
+		if !running[n.Addr()] {
+			continue
+		}
+		info, err := doString(n.Addr(), "CLUSTER", "INFO")
+		if err != nil {
+			return err
+		}
+		if st := infoField(info, "cluster_state"); st != "ok" {
+			return fmt.Errorf("%s: cluster_state:%s", n.Addr(), st)
+		}
+		nodes, err := clusterNodes(n.Addr())
+		if err != nil {
+			return err
+		}
+		for _, cn := range nodes {
+			if cn.is("master") && cn.slots && (cn.failing() || !running[cn.addr]) {
+				return fmt.Errorf("%s: slots still served by %s %v", n.Addr(), cn.addr, cn.flags)
+			}
+		}
+	}
+	return nil
+}
+
+// checkFormed is Cluster's start condition: checkOK, plus every node knows
+// 3 healthy masters with slots and 3 connected replicas, and every replica
+// reports its link to its master up.
+func (c *ClusterSet) checkFormed() error {
+	if err := c.checkOK(); err != nil {
+		return err
+	}
+	for _, n := range c.nodes {
+		nodes, err := clusterNodes(n.Addr())
+		if err != nil {
+			return err
+		}
+		var masters, replicas int
+		for _, cn := range nodes {
+			switch {
+			case cn.failing() || cn.link != "connected":
+			case cn.is("master") && cn.slots:
+				masters++
+			case cn.is("slave"):
+				replicas++
+			}
+		}
+		if masters != clusterMasters || replicas != clusterReplicas {
+			return fmt.Errorf("%s sees %d healthy masters and %d replicas", n.Addr(), masters, replicas)
+		}
+		info, err := doString(n.Addr(), "INFO", "replication")
+		if err != nil {
+			return err
+		}
+		if infoField(info, "role") == "slave" {
+			if st := infoField(info, "master_link_status"); st != "up" {
+				return fmt.Errorf("%s: master_link_status:%s", n.Addr(), st)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,195 @@
+package redistest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+const (
+	sentinelCount  = 3
+	sentinelQuorum = 2
+	// sentinelStartTimeout bounds the wait for the replica to sync and the
+	// sentinels to discover it and each other (hello messages every 2s).
+	sentinelStartTimeout = 30 * time.Second
+)
+
+// SentinelSet is a private Sentinel deployment: a master, a replica, and 3
+// sentinels monitoring them as "filecache" with quorum 2,
+// down-after-milliseconds 1000 and failover-timeout 3000, so a failover
+// takes a few seconds. It is safe for concurrent use.
+type SentinelSet struct {
+	sentinels []*Server
+
+	mu      sync.Mutex
+	master  *Server
+	replica *Server
+}
+
+// Sentinel starts a master, a replica of it and 3 sentinels, and returns
+// once the replica is in sync and every sentinel reports the master, its
+// replica and the 2 other sentinels. All are killed in t.Cleanup.
+//
+// It skips the test, or fails it if REQUIRE_SERVICES=1, when redis-server
+// is not installed.
+func Sentinel(t testing.TB) *SentinelSet {
+	t.Helper()
+	RequireBinary(t)
+	master, err := newServer(t, serverSpec{})
+	if err != nil {
+		t.Fatalf("redistest: start sentinel master: %v", err)
+	}
+	replica, err := newServer(t, serverSpec{args: []string{"--replicaof", "127.0.0.1", fmt.Sprint(master.Port())}})
+	if err != nil {
+		t.Fatalf("redistest: start sentinel replica: %v", err)
+	}
+	// Sentinels find replicas in the master's INFO, which they read once
+	// on connecting and then every 10s: start them after the sync.
+	err = poll(sentinelStartTimeout, func() error {
+		info, err := doString(replica.Addr(), "INFO", "replication")
+		if err != nil {
+			return err
+		}
+		if st := infoField(info, "master_link_status"); st != "up" {
+			return fmt.Errorf("replica %s: master_link_status:%s", replica.Addr(), st)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("redistest: sentinel replica did not sync: %v", err)
+	}
+
+	s := &SentinelSet{master: master, replica: replica}
+	conf := fmt.Sprintf(`sentinel monitor %[1]s 127.0.0.1 %[2]d %[3]d
+sentinel down-after-milliseconds %[1]s 1000
+sentinel failover-timeout %[1]s 3000
+sentinel parallel-syncs %[1]s 1
+`, MasterName, master.Port(), sentinelQuorum)
+	for range sentinelCount {
+		sn, err := newServer(t, serverSpec{
+			sentinel: true,
+			writeConf: func(dir string, _ int) (string, error) {
+				path := filepath.Join(dir, "sentinel.conf")
+				return path, os.WriteFile(path, []byte(conf), 0o600)
+			},
+		})
+		if err != nil {
+			t.Fatalf("redistest: start sentinel: %v", err)
+		}
+		s.sentinels = append(s.sentinels, sn)
+	}
+
+	err = poll(sentinelStartTimeout, func() error {
+		for _, sn := range s.sentinels {
+			kv, err := doStrings(sn.Addr(), "SENTINEL", "MASTER", MasterName)
+			if err != nil {
+				return err
+			}
+			m := pairs(kv)
+			if m["flags"] != "master" || m["num-slaves"] != "1" || m["num-other-sentinels"] != fmt.Sprint(sentinelCount-1) {
+				return fmt.Errorf("sentinel %s: flags=%s num-slaves=%s num-other-sentinels=%s",
+					sn.Addr(), m["flags"], m["num-slaves"], m["num-other-sentinels"])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("redistest: sentinels did not agree: %v", err)
+	}
+	return s
+}
+
+// Addrs returns the sentinels' addresses, "127.0.0.1:PORT".
+func (s *SentinelSet) Addrs() []string {
+	addrs := make([]string, len(s.sentinels))
+	for i, sn := range s.sentinels {
+		addrs[i] = sn.Addr()
+	}
+	return addrs
+}
+
+// Sentinels returns the 3 sentinel servers, in the order of Addrs.
+func (s *SentinelSet) Sentinels() []*Server {
+	return slices.Clone(s.sentinels)
+}
+
+// MasterName returns the name the sentinels monitor the master under,
+// "filecache".
+func (s *SentinelSet) MasterName() string {
+	return MasterName
+}
+
+// Master returns the master: the one started, or after WaitFailover the
+// promoted replica.
+func (s *SentinelSet) Master() *Server {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.master
+}
+
+// Replica returns the replica: the one started, or after WaitFailover the
+// former master, which becomes a replica once restarted.
+func (s *SentinelSet) Replica() *Server {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.replica
+}
+
+// WaitFailover waits until the running sentinels that answer (at least a
+// quorum of them) all report, through SENTINEL GET-MASTER-ADDR-BY-NAME, the
+// same master address other than Master's, and that server reports the
+// master role. It then swaps Master and Replica and returns the new
+// master's address. It fails the test after timeout.
+func (s *SentinelSet) WaitFailover(t testing.TB, timeout time.Duration) string {
+	t.Helper()
+	old := s.Master().Addr()
+	var addr string
+	err := poll(timeout, func() error {
+		addr = ""
+		answered := 0
+		for _, sn := range s.sentinels {
+			if !sn.Running() {
+				continue
+			}
+			hp, err := doStrings(sn.Addr(), "SENTINEL", "GET-MASTER-ADDR-BY-NAME", MasterName)
+			if err != nil || len(hp) != 2 {
+				continue
+			}
+			answered++
+			got := net.JoinHostPort(hp[0], hp[1])
+			switch {
+			case got == old:
+				return fmt.Errorf("sentinel %s still reports master %s", sn.Addr(), old)
+			case addr != "" && got != addr:
+				return fmt.Errorf("sentinels disagree: %s and %s", addr, got)
+			}
+			addr = got
+		}
+		if answered < sentinelQuorum {
+			return fmt.Errorf("only %d sentinels answer", answered)
+		}
+		role, err := doStrings(addr, "ROLE")
+		if err != nil {
+			return err
+		}
+		if len(role) == 0 || role[0] != "master" {
+			return errors.New(addr + " does not report the master role yet")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("redistest: sentinel failover from %s: %v", old, err)
+	}
+	s.mu.Lock()
+	if s.replica.Addr() == addr {
+		s.master, s.replica = s.replica, s.master
+	}
+	s.mu.Unlock()
+	return addr
+}

@@ -1,0 +1,270 @@
+package redistest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const (
+	// startTimeout bounds how long a new or restarted server may take to
+	// answer PING.
+	startTimeout = 10 * time.Second
+	// stopTimeout bounds how long Stop waits after SIGTERM before SIGKILL.
+	stopTimeout = 10 * time.Second
+	// startAttempts is how often a new server is tried on fresh ports when
+	// it exits during startup, typically because another process took a
+	// port in between.
+	startAttempts = 3
+)
+
+// Server is one redis-server process owned by a test: a standalone server,
+// a cluster node, a replica or a sentinel. It listens on 127.0.0.1 only and
+// keeps no data on disk. It is safe for concurrent use.
+type Server struct {
+	dir     string   // data directory; holds redis.log and nodes.conf
+	port    int      // client port, kept across restarts
+	busPort int      // cluster bus port, or 0 when not a cluster node
+	conf    string   // config file given first on the command line, or ""
+	args    []string // extra arguments, appended last
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd     // nil when not started or after Kill/Stop
+	exited chan struct{} // closed when cmd has exited
+}
+
+// serverSpec says how to start a Server; ports are chosen by newServer.
+type serverSpec struct {
+	cluster  bool // cluster node: also pick a bus port
+	sentinel bool // sentinel: writeConf must produce its config file
+	// writeConf, when set, writes the config file in dir for the chosen
+	// port and returns its path.
+	writeConf func(dir string, port int) (string, error)
+	args      []string
+}
+
+// Standalone starts a private redis-server on a free loopback port with no
+// persistence, waits until it answers PING, and kills it in t.Cleanup.
+// args are extra redis-server arguments, such as "--maxmemory", "10mb";
+// they come last and so override the defaults.
+//
+// It skips the test, or fails it if REQUIRE_SERVICES=1, when redis-server
+// is not installed.
+func Standalone(t testing.TB, args ...string) *Server {
+	t.Helper()
+	RequireBinary(t)
+	s, err := newServer(t, serverSpec{args: args})
+	if err != nil {
+		t.Fatalf("redistest: start redis-server: %v", err)
+	}
+	return s
+}
+
+// newServer starts a server on fresh ports, retrying on new ports when the
+// process exits during startup, and registers its Kill with t.Cleanup.
+func newServer(t testing.TB, spec serverSpec) (*Server, error) {
+	t.Helper()
+	var errs []error
+	for range startAttempts {
+		n := 1
+		if spec.cluster {
+			n = 2
+		}
+		ports, err := freePorts(n)
+		if err != nil {
+			return nil, err
+		}
+		s := &Server{dir: t.TempDir(), port: ports[0], args: spec.args}
+		if spec.cluster {
+			s.busPort = ports[1]
+		}
+		if spec.writeConf != nil {
+			if s.conf, err = spec.writeConf(s.dir, s.port); err != nil {
+				return nil, err
+			}
+		}
+		if spec.sentinel {
+			s.args = append(s.args, "--sentinel")
+		}
+		t.Cleanup(s.Kill)
+		s.mu.Lock()
+		err = s.startLocked()
+		s.mu.Unlock()
+		if err == nil {
+			return s, nil
+		}
+		s.Kill()
+		errs = append(errs, err)
+	}
+	return nil, errors.Join(errs...)
+}
+
+// Addr returns the server's address, "127.0.0.1:PORT".
+func (s *Server) Addr() string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+}
+
+// URL returns the server's address as "redis://127.0.0.1:PORT/0".
+func (s *Server) URL() string {
+	return "redis://" + s.Addr() + "/0"
+}
+
+// Port returns the server's client port.
+func (s *Server) Port() int {
+	return s.port
+}
+
+// PID returns the process ID of the running server, or 0 when it has been
+// killed or stopped, or has exited by itself.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.runningLocked() {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
+// Running reports whether the server process is alive.
+func (s *Server) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.runningLocked()
+}
+
+// Kill sends SIGKILL to the server and waits until the process has exited.
+// It does nothing when the server is not running, so it may be called
+// more than once.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.killLocked()
+}
+
+// Stop shuts the server down with SIGTERM and waits until it has exited,
+// sending SIGKILL if it takes longer than 10s. It does nothing when the
+// server is not running.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+		s.cmd = nil
+	case <-time.After(stopTimeout):
+		s.killLocked()
+	}
+}
+
+// Restart starts the server again on the same port and with the same data
+// directory, stopping it first if it is running, and waits until it
+// answers PING. A restarted cluster node keeps its node ID.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Stop()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.startLocked(); err != nil {
+		s.killLocked()
+		t.Fatalf("redistest: restart redis-server on %s: %v", s.Addr(), err)
+	}
+}
+
+// LogTail returns the last lines of the server's log file, for failure
+// messages.
+func (s *Server) LogTail() string {
+	b, err := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-15):], "\n")
+}
+
+func (s *Server) runningLocked() bool {
+	if s.cmd == nil {
+		return false
+	}
+	select {
+	case <-s.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+func (s *Server) killLocked() {
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+	s.cmd = nil
+}
+
+// startLocked starts the process and waits until it answers PING.
+func (s *Server) startLocked() error {
+	var argv []string
+	if s.conf != "" {
+		argv = append(argv, s.conf)
+	}
+	argv = append(argv,
+		"--port", strconv.Itoa(s.port),
+		"--bind", "127.0.0.1",
+		"--daemonize", "no",
+		"--dir", s.dir,
+		"--logfile", filepath.Join(s.dir, "redis.log"),
+		"--save", "",
+		"--appendonly", "no",
+		// Replicas sync at once instead of after the default 5s.
+		"--repl-diskless-sync-delay", "0",
+	)
+	if s.busPort != 0 {
+		argv = append(argv,
+			"--cluster-enabled", "yes",
+			"--cluster-port", strconv.Itoa(s.busPort),
+			"--cluster-config-file", filepath.Join(s.dir, "nodes.conf"),
+			"--cluster-node-timeout", "2000",
+		)
+	}
+	argv = append(argv, s.args...)
+
+	cmd := exec.Command("redis-server", argv...)
+	cmd.Dir = s.dir
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	s.cmd, s.exited = cmd, exited
+
+	err := poll(startTimeout, func() error {
+		select {
+		case <-exited:
+			return errExited
+		default:
+		}
+		_, err := doString(s.Addr(), "PING")
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("redis-server on %s: %w; log:\n%s", s.Addr(), err, s.LogTail())
+	}
+	return nil
+}

@@ -1,0 +1,79 @@
+// Package sqltest gives tests fresh databases: a SQLite file in t.TempDir(),
+// or a schema of its own in the PostgreSQL of TEST_DATABASE_URL, dropped
+// after the test.
+//
+//	for _, db := range sqltest.Engines() {
+//		t.Run(db.Name, func(t *testing.T) { repo := open(t, db.DSN(t)) })
+//	}
+//
+// When TEST_DATABASE_URL is empty PostgreSQL tests are skipped, or failed
+// if REQUIRE_SERVICES=1.
+package sqltest
+
+import (
+	"context"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/filecache/filecache/internal/redistest"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// Engine is one kind of database tests run against.
+type Engine struct {
+	Name string
+	// DSN returns the DSN of a fresh, empty database that is removed after t.
+	DSN func(t testing.TB) string
+}
+
+// Engines returns SQLite and PostgreSQL.
+func Engines() []Engine {
+	return []Engine{{Name: "sqlite", DSN: SQLiteDSN}, {Name: "postgres", DSN: PostgresDSN}}
+}
+
+// SQLiteDSN returns the DSN of a new SQLite file in t.TempDir().
+func SQLiteDSN(t testing.TB) string {
+	return "sqlite:" + filepath.Join(t.TempDir(), "test.db")
+}
+
+// PostgresDSN creates a uniquely named schema in TEST_DATABASE_URL's
+// database and returns a DSN whose search_path is that schema; the schema is
+// dropped after t.
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
+	base := redistest.Require(t, redistest.EnvDatabaseURL)
+	schema := "test_" + strings.ReplaceAll(uuid.NewString(), "-", "")
+	ident := pgx.Identifier{schema}.Sanitize()
+	exec := func(ctx context.Context, sql string) error {
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(context.Background())
+		_, err = conn.Exec(ctx, sql)
+		return err
+	}
+	if err := exec(t.Context(), "CREATE SCHEMA "+ident); err != nil {
+		t.Fatalf("sqltest: create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		// t.Context() is done by now.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := exec(ctx, "DROP SCHEMA "+ident+" CASCADE"); err != nil {
+			t.Errorf("sqltest: drop schema: %v", err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("sqltest: TEST_DATABASE_URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
