@@ -1,19 +1,12 @@
 package sqlstore_test
 
 import (
-	"context"
-	"net/url"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-
 	"github.com/filecache/filecache/files"
 	"github.com/filecache/filecache/files/sqlstore"
+	"github.com/filecache/filecache/internal/sqltest"
 )
 
 // engine is one database the tests run against.
@@ -60,53 +53,9 @@ func openStore(t *testing.T, dsn string, opts sqlstore.Options) *sqlstore.Store 
 	return s
 }
 
-func sqliteDSN(t *testing.T) string {
-	return "sqlite:" + filepath.Join(t.TempDir(), "test.db")
-}
+func sqliteDSN(t *testing.T) string { return sqltest.SQLiteDSN(t) }
 
-// postgresDSN creates a uniquely named schema in TEST_DATABASE_URL's
-// database and returns a DSN whose search_path is that schema; the schema
-// is dropped after t.
-func postgresDSN(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("TEST_DATABASE_URL")
-	if base == "" {
-		if os.Getenv("REQUIRE_SERVICES") == "1" {
-			t.Fatalf("TEST_DATABASE_URL is not set and REQUIRE_SERVICES=1")
-		}
-		t.Skipf("TEST_DATABASE_URL is not set")
-	}
-	schema := "sqlstore_test_" + strings.ReplaceAll(uuid.NewString(), "-", "")
-	ident := pgx.Identifier{schema}.Sanitize()
-	exec := func(ctx context.Context, sql string) error {
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			return err
-		}
-		defer conn.Close(context.Background())
-		_, err = conn.Exec(ctx, sql)
-		return err
-	}
-	if err := exec(t.Context(), "CREATE SCHEMA "+ident); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		// t.Context() is done by now.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := exec(ctx, "DROP SCHEMA "+ident+" CASCADE"); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("TEST_DATABASE_URL: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+func postgresDSN(t *testing.T) string { return sqltest.PostgresDSN(t) }
 
 // day0 is the time most tests run at.
 var day0 = time.Date(2024, 3, 10, 12, 0, 0, 0, time.UTC)

@@ -80,6 +80,29 @@ func TestOpenConcurrently(t *testing.T) {
 				t.Errorf("store %d: GetFile: %v", i, err)
 			}
 		}
+		// Stores write at once without SQLITE_BUSY or lost updates, as
+		// processes sharing the database would.
+		const perStore = 5
+		var ww sync.WaitGroup
+		for _, s := range stores {
+			for range perStore {
+				ww.Go(func() {
+					if _, err := inTx(t, s, func(tx files.Tx) (files.FileMetadata, error) {
+						return tx.RecordDownload(t.Context(), f.ID, "192.0.2.1", day0)
+					}); err != nil {
+						t.Errorf("RecordDownload: %v", err)
+					}
+				})
+			}
+		}
+		ww.Wait()
+		got, err := stores[n-1].GetFile(t.Context(), f.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.DownloadCount != n*perStore {
+			t.Errorf("download_count = %d, want %d", got.DownloadCount, n*perStore)
+		}
 	})
 }
 

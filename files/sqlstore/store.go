@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/filecache/filecache/files"
@@ -154,7 +155,7 @@ func (s *Store) openPostgres(dsn string, opts Options) error {
 		// pgx's error may quote the DSN (pgx redacts it, scrub makes sure).
 		return fmt.Errorf("%w: %s", ErrBadDSN, scrub(err.Error(), dsn))
 	}
-	db := sql.OpenDB(&pgConnector{cfg: cfg})
+	db := sql.OpenDB(stdlib.GetConnector(*cfg))
 	db.SetMaxOpenConns(opts.MaxOpenConns)
 	db.SetMaxIdleConns(opts.MaxIdleConns)
 	db.SetConnMaxLifetime(opts.ConnMaxLifetime)
