@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"sort"
 	"strconv"
 	"sync"
@@ -38,8 +40,21 @@ type Options struct {
 	// written together do not expire together. A negative value turns it
 	// off. Default: DefaultJitter.
 	Jitter float64
-	// Observer, if set, is told the duration and error of every operation.
+	// NearSize is the capacity, in entries, of the in-process near cache of
+	// each family that asks for one (FamilyOptions.Near). The near cache
+	// holds decoded values and needs a Store that implements Notifier, so
+	// that changes made anywhere drop its entries; with another Store, or
+	// with 0, there is no near cache. Default: 0.
+	NearSize int
+	// Observer, if set, is told the duration and error of every operation
+	// (and every invalidation if it is an InvalidationObserver).
 	Observer Observer
+	// Instance names this process in invalidation events.
+	// Default: hostname-pid.
+	Instance string
+	// Logger receives invalidation events (debug) and publish failures.
+	// Default: discard.
+	Logger *slog.Logger
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
 }
@@ -64,6 +79,11 @@ type Cache struct {
 	gen      atomic.Uint64
 	mu       sync.Mutex
 	families map[string]*counters
+
+	notifier Notifier                 // nil: no near cache
+	nears    atomic.Pointer[nearList] // near caches, for notifications
+	tokens   atomic.Uint64            // near-cache read reservations
+	flushes  atomic.Uint64
 }
 
 // New returns a Cache over store.
@@ -92,13 +112,31 @@ func New(store Store, opts Options) (*Cache, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Cache{
+	if opts.Instance == "" {
+		host, _ := os.Hostname()
+		opts.Instance = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if opts.Logger == nil {
+		opts.Logger = discard
+	}
+	if opts.NearSize < 0 {
+		return nil, errors.New("cache: NearSize must be >= 0")
+	}
+	c := &Cache{
 		store:    store,
 		keys:     Keyspace{Prefix: opts.Prefix, MaxPart: opts.MaxKeyPart},
 		opts:     opts,
 		families: make(map[string]*counters),
-	}, nil
+	}
+	if n, ok := store.(Notifier); ok && opts.NearSize > 0 {
+		c.notifier = n
+		n.Notify(c.notified)
+	}
+	return c, nil
 }
+
+// NearEnabled reports whether families that ask for a near cache get one.
+func (c *Cache) NearEnabled() bool { return c.notifier != nil }
 
 // Store returns the Store the cache runs on.
 func (c *Cache) Store() Store { return c.store }
@@ -113,6 +151,7 @@ func (c *Cache) DeletePattern(ctx context.Context, pattern string) (int, error) 
 	c.gen.Add(1)
 	start := c.opts.Now()
 	n, err := c.store.DeletePattern(ctx, EscapeGlob(c.keys.Prefix)+pattern)
+	c.flushNear(func(nearSet) bool { return true })
 	c.observe("delete_pattern", "", start, err)
 	if err != nil {
 		return n, fmt.Errorf("cache: delete pattern %q: %w", pattern, err)
@@ -129,6 +168,7 @@ func (c *Cache) Delete(ctx context.Context, keys ...string) (int, error) {
 	c.forget(keys)
 	start := c.opts.Now()
 	n, err := c.store.Delete(ctx, keys...)
+	c.dropNear(keys)
 	c.observe("delete", "", start, err)
 	if err != nil {
 		return n, fmt.Errorf("cache: delete %d keys: %w", len(keys), err)
@@ -154,6 +194,7 @@ func (c *Cache) InvalidateTags(ctx context.Context, tags ...string) (int, error)
 		c.gen.Add(1)
 		start := c.opts.Now()
 		n, err := c.store.DeleteTag(ctx, tk)
+		c.flushNear(func(n nearSet) bool { return n.hasTag(tag) })
 		c.observe("invalidate_tag", "", start, err)
 		total += n
 		if err != nil {
@@ -217,6 +258,7 @@ func (c *Cache) register(family string) (*counters, error) {
 // FamilyStats counts what happened to one family since the Cache was created.
 type FamilyStats struct {
 	Family     string
+	NearHits   uint64 // lookups answered by the near cache
 	Hits       uint64 // lookups answered by the store
 	Misses     uint64 // lookups the store could not answer
 	Loads      uint64 // loader calls
@@ -224,14 +266,17 @@ type FamilyStats struct {
 	LeaseWaits uint64 // lookups that waited on another loader's lease
 	Corrupt    uint64 // values that could not be decoded and were dropped
 	Errors     uint64 // store operations that failed
+	NearSize   int    // entries in the near cache now
 }
 
-// HitRatio returns Hits / (Hits + Misses), or 0 before any lookup.
+// HitRatio returns the share of lookups answered by the near cache or the
+// store, or 0 before any lookup.
 func (s FamilyStats) HitRatio() float64 {
-	if s.Hits+s.Misses == 0 {
+	hits := s.NearHits + s.Hits
+	if hits+s.Misses == 0 {
 		return 0
 	}
-	return float64(s.Hits) / float64(s.Hits+s.Misses)
+	return float64(hits) / float64(hits+s.Misses)
 }
 
 // Stats returns a snapshot of every family's counters, sorted by name.
@@ -247,12 +292,19 @@ func (c *Cache) Stats() []FamilyStats {
 }
 
 type counters struct {
-	hits, misses, loads, loadErrors, leaseWaits, corrupt, errors atomic.Uint64
+	nearHits, hits, misses, loads, loadErrors, leaseWaits, corrupt, errors atomic.Uint64
+	nearSize                                                               func() int
 }
 
 func (s *counters) snapshot(name string) FamilyStats {
+	n := 0
+	if s.nearSize != nil {
+		n = s.nearSize()
+	}
 	return FamilyStats{
 		Family:     name,
+		NearHits:   s.nearHits.Load(),
+		NearSize:   n,
 		Hits:       s.hits.Load(),
 		Misses:     s.misses.Load(),
 		Loads:      s.loads.Load(),

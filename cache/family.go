@@ -27,6 +27,11 @@ type FamilyOptions[T any] struct {
 	// leased, so that Cache.InvalidateTags drops them together (e.g. every
 	// search result when any file changes). Default: none.
 	Tags []string
+	// Near keeps decoded values in process (see Options.NearSize), so that a
+	// hit costs a map lookup and no decode. It is ignored when the Cache has
+	// no near cache; NewFamily fails if the store does not notify changes of
+	// the family's keys (Notifier.Tracks). Default: false.
+	Near bool
 }
 
 // Family is a typed view of one key family of a Cache, such as "file" for
@@ -38,6 +43,7 @@ type Family[T any] struct {
 	opts    FamilyOptions[T]
 	stats   *counters
 	tagKeys []string
+	near    *near[T] // nil: no near cache
 }
 
 // NewFamily registers the family name in c and returns its typed view. The
@@ -64,11 +70,26 @@ func NewFamily[T any](c *Cache, name string, opts FamilyOptions[T]) (*Family[T],
 		}
 		tagKeys[i] = k
 	}
+	var nc *near[T]
+	if opts.Near && c.notifier != nil {
+		prefix := c.keys.Prefix + name + ":"
+		if !c.notifier.Tracks(prefix) {
+			return nil, fmt.Errorf("cache: family %s: the store does not notify changes of %q keys, so a near cache would serve stale values", name, prefix)
+		}
+		var err error
+		if nc, err = newNear[T](prefix, opts.Tags, c.opts.NearSize, &c.tokens); err != nil {
+			return nil, fmt.Errorf("cache: family %s: %w", name, err)
+		}
+	}
 	stats, err := c.register(name)
 	if err != nil {
 		return nil, err
 	}
-	return &Family[T]{c: c, name: name, codec: opts.Codec, opts: opts, stats: stats, tagKeys: tagKeys}, nil
+	if nc != nil {
+		stats.nearSize = nc.size
+		c.addNear(nc)
+	}
+	return &Family[T]{c: c, name: name, codec: opts.Codec, opts: opts, stats: stats, tagKeys: tagKeys, near: nc}, nil
 }
 
 // tag adds key to the family's tags before it is written, so that an
@@ -130,7 +151,10 @@ func (f *Family[T]) Get(ctx context.Context, id string) (T, error) {
 	if err != nil {
 		return zero, err
 	}
-	v, st, err := f.lookup(ctx, key)
+	if v, ok := f.nearGet(key); ok {
+		return v, nil
+	}
+	v, st, err := f.lookupNear(ctx, key)
 	if err != nil {
 		return zero, err
 	}
@@ -141,45 +165,75 @@ func (f *Family[T]) Get(ctx context.Context, id string) (T, error) {
 	return v, nil
 }
 
-// lookup reads key and decodes what it holds; it counts errors and corrupt
-// values but not hits and misses, which depend on the caller.
-func (f *Family[T]) lookup(ctx context.Context, key string) (T, state, error) {
+// nearGet answers from the near cache, if the family has one.
+func (f *Family[T]) nearGet(key string) (T, bool) {
+	if f.near != nil {
+		if v, ok := f.near.get(key); ok {
+			f.stats.nearHits.Add(1)
+			return v, true
+		}
+	}
+	var zero T
+	return zero, false
+}
+
+// lookupNear is lookup that keeps what it finds in the near cache, unless a
+// notification about key arrives while it reads.
+func (f *Family[T]) lookupNear(ctx context.Context, key string) (T, state, error) {
+	if f.near == nil {
+		v, st, _, err := f.lookup(ctx, key)
+		return v, st, err
+	}
+	token := f.near.reserve(key)
+	v, st, expiry, err := f.lookup(ctx, key)
+	if err == nil && st == stateHit {
+		f.near.fill(key, token, v, expiry.Sub(f.c.opts.Now()))
+	} else {
+		f.near.release(key, token)
+	}
+	return v, st, err
+}
+
+// lookup reads key and decodes what it holds, with the value's logical
+// expiry; it counts errors and corrupt values but not hits and misses, which
+// depend on the caller.
+func (f *Family[T]) lookup(ctx context.Context, key string) (T, state, time.Time, error) {
 	var zero T
 	start := f.c.opts.Now()
 	raw, err := f.c.store.Get(ctx, key)
 	f.c.observe("get", f.name, start, ignoreNotFound(err))
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return zero, stateMiss, nil
+		return zero, stateMiss, time.Time{}, nil
 	case err != nil:
 		f.stats.errors.Add(1)
-		return zero, stateMiss, fmt.Errorf("cache: get %s: %w", key, err)
+		return zero, stateMiss, time.Time{}, fmt.Errorf("cache: get %s: %w", key, err)
 	}
-	v, st := f.decode(ctx, key, raw)
-	return v, st, nil
+	v, st, expiry := f.decode(ctx, key, raw)
+	return v, st, expiry, nil
 }
 
 // decode interprets a stored envelope. A corrupt or foreign value is deleted
 // and reported as a miss.
-func (f *Family[T]) decode(ctx context.Context, key string, raw []byte) (T, state) {
+func (f *Family[T]) decode(ctx context.Context, key string, raw []byte) (T, state, time.Time) {
 	var v T
 	env, err := parseEnvelope(raw)
 	if err == nil {
 		switch env.kind {
 		case kindLease:
-			return v, stateLeased
+			return v, stateLeased, time.Time{}
 		case kindNotFound:
-			return v, stateNotFound
+			return v, stateNotFound, env.expiry
 		}
 		if err = f.codec.Unmarshal(env.payload, &v); err == nil {
-			return v, stateHit
+			return v, stateHit, env.expiry
 		}
 	}
 	f.stats.corrupt.Add(1)
 	// Best effort: a failed delete leaves the value to its TTL.
 	_, _ = f.c.store.Delete(ctx, key)
 	var zero T
-	return zero, stateMiss
+	return zero, stateMiss, time.Time{}
 }
 
 func (f *Family[T]) count(st state) {
@@ -249,6 +303,7 @@ func (f *Family[T]) SetWithTTL(ctx context.Context, id string, v T, ttl time.Dur
 	}
 	start := f.c.opts.Now()
 	err = f.c.store.Set(ctx, key, data, ttl)
+	f.dropNear(key)
 	f.c.observe("set", f.name, start, err)
 	if err != nil {
 		f.stats.errors.Add(1)
@@ -272,6 +327,7 @@ func (f *Family[T]) Delete(ctx context.Context, ids ...string) (int, error) {
 	f.c.forget(keys)
 	start := f.c.opts.Now()
 	n, err := f.c.store.Delete(ctx, keys...)
+	f.dropNear(keys...)
 	f.c.observe("delete", f.name, start, err)
 	if err != nil {
 		f.stats.errors.Add(1)
@@ -288,6 +344,9 @@ func (f *Family[T]) DeletePattern(ctx context.Context, idGlob string) (int, erro
 	f.c.gen.Add(1)
 	start := f.c.opts.Now()
 	n, err := f.c.store.DeletePattern(ctx, pattern)
+	if f.near != nil {
+		f.near.flush()
+	}
 	f.c.observe("delete_pattern", f.name, start, err)
 	if err != nil {
 		f.stats.errors.Add(1)
@@ -307,6 +366,22 @@ func (f *Family[T]) GetMany(ctx context.Context, ids []string) (map[string]T, er
 		}
 		keys[i] = k
 	}
+	out := make(map[string]T, len(ids))
+	if f.near != nil {
+		// Answer what the near cache holds; ask the store for the rest.
+		var restIDs, restKeys []string
+		for i, k := range keys {
+			if v, ok := f.nearGet(k); ok {
+				out[ids[i]] = v
+				continue
+			}
+			restIDs, restKeys = append(restIDs, ids[i]), append(restKeys, k)
+		}
+		ids, keys = restIDs, restKeys
+		if len(keys) == 0 {
+			return out, nil
+		}
+	}
 	start := f.c.opts.Now()
 	raws, err := f.c.store.GetMulti(ctx, keys)
 	f.c.observe("get_many", f.name, start, err)
@@ -314,12 +389,11 @@ func (f *Family[T]) GetMany(ctx context.Context, ids []string) (map[string]T, er
 		f.stats.errors.Add(1)
 		return nil, fmt.Errorf("cache: get many %s: %w", f.name, err)
 	}
-	out := make(map[string]T, len(ids))
 	for i, raw := range raws {
 		st := stateMiss
 		var v T
 		if raw != nil {
-			v, st = f.decode(ctx, keys[i], raw)
+			v, st, _ = f.decode(ctx, keys[i], raw)
 		}
 		f.count(st)
 		if st == stateHit {
@@ -327,6 +401,16 @@ func (f *Family[T]) GetMany(ctx context.Context, ids []string) (map[string]T, er
 		}
 	}
 	return out, nil
+}
+
+// dropNear drops keys from the family's near cache, for a write of this
+// process: its next read must not see the old value.
+func (f *Family[T]) dropNear(keys ...string) {
+	if f.near != nil {
+		for _, k := range keys {
+			f.near.drop(k)
+		}
+	}
 }
 
 // SetMany caches every value of values (by id) in one round trip per node.
@@ -353,6 +437,7 @@ func (f *Family[T]) SetMany(ctx context.Context, values map[string]T) error {
 	}
 	start := f.c.opts.Now()
 	err := f.c.store.SetMulti(ctx, entries)
+	f.dropNear(keys...)
 	f.c.observe("set_many", f.name, start, err)
 	if err != nil {
 		f.stats.errors.Add(1)
@@ -408,7 +493,10 @@ func (f *Family[T]) Fetch(ctx context.Context, id string, load Loader[T]) (T, Or
 	if err != nil {
 		return zero, OriginLoad, err
 	}
-	v, st, err := f.lookup(ctx, key)
+	if v, ok := f.nearGet(key); ok {
+		return v, OriginLocal, nil
+	}
+	v, st, err := f.lookupNear(ctx, key)
 	switch {
 	case err != nil:
 		v, err := f.loadOnly(ctx, id, load)
@@ -472,7 +560,7 @@ func (f *Family[T]) leaseAndLoad(ctx context.Context, key, id string, load Loade
 			}
 			return f.loadAndStore(ctx, key, id, marker, load)
 		}
-		v, st := f.decode(ctx, key, raw)
+		v, st, _ := f.decode(ctx, key, raw)
 		switch st {
 		case stateHit:
 			return v, nil

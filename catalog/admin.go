@@ -14,8 +14,9 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// ErrBadInvalidation is returned by Invalidate for a key, tag or pattern it
-// refuses (empty, control characters, too long).
+// ErrBadInvalidation is wrapped by the *files.ValidationError that
+// Invalidate returns for a key, tag or pattern it refuses (empty, control
+// characters, too long).
 var ErrBadInvalidation = errors.New("catalog: bad invalidation request")
 
 // Invalidate deletes keys (as listed by redis-cli, without the cache
@@ -25,33 +26,18 @@ func (c *Catalog) Invalidate(ctx context.Context, keys, tags []string, pattern s
 	full := make([]string, 0, len(keys))
 	for _, k := range keys {
 		if k == "" || len(k) > 1024 || strings.IndexFunc(k, unicode.IsControl) >= 0 {
-			return 0, fmt.Errorf("%w: key %q", ErrBadInvalidation, k)
+			return 0, &files.ValidationError{Field: "keys", Message: "each key must be 1 to 1024 bytes without control characters", Err: ErrBadInvalidation}
 		}
 		full = append(full, c.cache.Keyspace().Prefix+k)
 	}
-	total, err := c.cache.Delete(ctx, full...)
-	if err != nil {
-		return total, err
+	if strings.IndexFunc(pattern, unicode.IsControl) >= 0 {
+		return 0, &files.ValidationError{Field: "pattern", Message: "must not hold control characters", Err: ErrBadInvalidation}
 	}
-	n, err := c.cache.InvalidateTags(ctx, tags...)
-	total += n
+	n, err := c.cache.Invalidate(ctx, cache.Invalidation{Keys: full, Tags: tags, Pattern: pattern, Reason: "admin"})
 	if errors.Is(err, cache.ErrInvalidKey) {
-		return total, fmt.Errorf("%w: %w", ErrBadInvalidation, err)
+		return n, &files.ValidationError{Field: "tags", Message: "each tag must be non-empty UTF-8 without control characters", Err: ErrBadInvalidation}
 	}
-	if err != nil {
-		return total, err
-	}
-	if pattern != "" {
-		if strings.IndexFunc(pattern, unicode.IsControl) >= 0 {
-			return total, fmt.Errorf("%w: pattern holds a control character", ErrBadInvalidation)
-		}
-		n, err := c.cache.DeletePattern(ctx, pattern)
-		total += n
-		if err != nil {
-			return total, err
-		}
-	}
-	return total, nil
+	return n, err
 }
 
 // WarmResult reports a cache warming.

@@ -39,6 +39,12 @@ const (
 	settingsID     = "current"
 )
 
+// NearFamilies are the families kept in the near cache when the cache has
+// one: what is read far more often than it changes. Sessions and rate-limit
+// counters change with every request and stay out, so that tracking them
+// would not flood every instance with invalidations.
+var NearFamilies = []string{FamilyFile, FamilySearch, FamilyStats, FamilySettings}
+
 // TTLs are the base TTL of each family. Zero fields mean the defaults.
 type TTLs struct {
 	File     time.Duration // Default: DefaultFileTTL, then dynamic (FileTTL)
@@ -122,19 +128,19 @@ func New(repo files.Repository, c *cache.Cache, opts Options) (*Catalog, error) 
 	cat := &Catalog{repo: repo, cache: c, ttls: *t, log: opts.Logger, now: opts.Now, kick: make(chan struct{}, 1)}
 	var err error
 	if cat.files, err = cache.NewFamily(c, FamilyFile, cache.FamilyOptions[files.FileMetadata]{
-		TTL: t.File, TTLFunc: func(f files.FileMetadata) time.Duration { return FileTTL(t.File, f) }, NegativeTTL: t.Negative,
+		TTL: t.File, TTLFunc: func(f files.FileMetadata) time.Duration { return FileTTL(t.File, f) }, NegativeTTL: t.Negative, Near: true,
 	}); err != nil {
 		return nil, err
 	}
 	if cat.search, err = cache.NewFamily(c, FamilySearch, cache.FamilyOptions[files.SearchResult]{
-		TTL: t.Search, Tags: []string{TagFiles},
+		TTL: t.Search, Tags: []string{TagFiles}, Near: true,
 	}); err != nil {
 		return nil, err
 	}
-	if cat.stats, err = cache.NewFamily(c, FamilyStats, cache.FamilyOptions[files.FileStats]{TTL: t.Stats}); err != nil {
+	if cat.stats, err = cache.NewFamily(c, FamilyStats, cache.FamilyOptions[files.FileStats]{TTL: t.Stats, Near: true}); err != nil {
 		return nil, err
 	}
-	if cat.settings, err = cache.NewFamily(c, FamilySettings, cache.FamilyOptions[files.SystemSettings]{TTL: t.Settings}); err != nil {
+	if cat.settings, err = cache.NewFamily(c, FamilySettings, cache.FamilyOptions[files.SystemSettings]{TTL: t.Settings, Near: true}); err != nil {
 		return nil, err
 	}
 	if cat.sessions, err = cache.NewFamily(c, FamilySession, cache.FamilyOptions[files.UserSession]{TTL: t.Session}); err != nil {
@@ -356,7 +362,7 @@ func (c *Catalog) write(ctx context.Context, change func(tx files.Tx) (files.Inv
 	}
 	// The client has its answer only after this: its next read on this
 	// instance must not see the old value.
-	if err := c.apply(ctx, inv); err != nil {
+	if err := c.apply(ctx, inv, "write"); err != nil {
 		c.invalidationFailed()
 		c.log.Warn("invalidation deferred to the outbox relay; reads bypass the cache until it is delivered", "entry", entry, "err", err)
 		c.Kick()
@@ -369,13 +375,9 @@ func (c *Catalog) write(ctx context.Context, change func(tx files.Tx) (files.Inv
 	return nil
 }
 
-// apply deletes the keys and the tags of inv from the cache.
-func (c *Catalog) apply(ctx context.Context, inv files.Invalidation) error {
-	if _, err := c.cache.Delete(ctx, inv.Keys...); err != nil {
-		return err
-	}
-	if _, err := c.cache.InvalidateTags(ctx, inv.Tags...); err != nil {
-		return err
-	}
-	return nil
+// apply deletes the keys and the tags of inv from the cache, and announces
+// it on the events channel.
+func (c *Catalog) apply(ctx context.Context, inv files.Invalidation, reason string) error {
+	_, err := c.cache.Invalidate(ctx, cache.Invalidation{Keys: inv.Keys, Tags: inv.Tags, Reason: reason})
+	return err
 }

@@ -93,7 +93,7 @@ func (c *Catalog) Drain(ctx context.Context, batch int) (int, error) {
 		ids := make([]int64, 0, len(entries))
 		var failed error
 		for _, e := range entries {
-			if err := c.apply(ctx, e.Invalidation); err != nil {
+			if err := c.apply(ctx, e.Invalidation, "relay"); err != nil {
 				c.invalidationFailed()
 				failed = err
 				if rerr := c.repo.RetryLater(ctx, e.ID); rerr != nil {

@@ -77,6 +77,11 @@ type Options struct {
 	DeleteBatch int
 	// ClientName is sent with CLIENT SETNAME. Default: "filecache".
 	ClientName string
+	// Track lists key prefixes whose changes the Store notifies (Redis
+	// server-assisted client tracking in BCAST mode on every connection),
+	// which lets a cache.Cache keep a near cache of those keys. The prefixes
+	// must not overlap. Default: none, no tracking.
+	Track []string
 }
 
 // ParseURL parses a redis:// or rediss:// URL (user, password, host:port and
@@ -153,6 +158,17 @@ func (o Options) clientOption() rueidis.ClientOption {
 		// and idempotent writes alike.
 		DisableRetry: true,
 		DisableCache: true,
+	}
+	if len(o.Track) > 0 {
+		// Tracking needs rueidis' client-side caching machinery on; its
+		// own cache stays empty since the Store never calls DoCache.
+		co.DisableCache = false
+		co.CacheSizeEachConn = 1 << 20
+		for _, p := range o.Track {
+			co.ClientTrackingOptions = append(co.ClientTrackingOptions, "PREFIX", p)
+		}
+		// NOLOOP: this process drops its own near entries when it writes.
+		co.ClientTrackingOptions = append(co.ClientTrackingOptions, "BCAST", "NOLOOP")
 	}
 	if o.MasterSet != "" {
 		co.Sentinel = rueidis.SentinelOption{

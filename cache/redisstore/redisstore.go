@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +18,11 @@ type Store struct {
 	client  rueidis.Client
 	opts    Options
 	retries atomic.Uint64
+	flushes atomic.Uint64
+
+	mu         sync.Mutex // guards notify
+	notify     []func([]string)
+	notifyList atomic.Pointer[[]func([]string)]
 }
 
 var _ cache.Store = (*Store)(nil)
@@ -62,11 +68,16 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
-	client, err := rueidis.NewClient(opts.clientOption())
+	s := &Store{opts: opts}
+	co := opts.clientOption()
+	if len(opts.Track) > 0 {
+		co.OnInvalidations = s.invalidated
+	}
+	client, err := rueidis.NewClient(co)
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: connect to %v: %w", opts.Addrs, err)
 	}
-	s := &Store{client: client, opts: opts}
+	s.client = client
 	if err := s.Ping(ctx); err != nil {
 		client.Close()
 		return nil, fmt.Errorf("redisstore: connect to %v: %w", opts.Addrs, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/filecache/filecache/catalog"
 	"github.com/filecache/filecache/config"
 	"github.com/filecache/filecache/files/sqlstore"
+	"github.com/filecache/filecache/metrics"
 	"golang.org/x/term"
 )
 
@@ -27,6 +28,7 @@ type app struct {
 	redis   *redisstore.Store // nil without Redis
 	cache   *cache.Cache
 	catalog *catalog.Catalog
+	metrics *metrics.Metrics
 }
 
 func newLogger(w *os.File, level slog.Level) *slog.Logger {
@@ -82,13 +84,25 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *app, 
 			return nil, err
 		}
 	} else {
-		if a.redis, err = redisstore.New(ctx, redisOptions(cfg.Redis)); err != nil {
-			return nil, fmt.Errorf("redis (%s): %w", cfg.RedisMode(), err)
+		ro := redisOptions(cfg.Redis)
+		if cfg.Cache.NearSize > 0 {
+			for _, f := range catalog.NearFamilies {
+				ro.Track = append(ro.Track, cfg.Cache.Prefix+f+":")
+			}
+		}
+		if a.redis, err = redisstore.New(ctx, ro); err != nil {
+			return nil, fmt.Errorf("%s: redis (%s): %w", redisVar(cfg.RedisMode()), cfg.RedisMode(), err)
 		}
 		a.store = a.redis
 		log.Info("connected to Redis", "mode", a.redis.Mode(), "addrs", cfg.Redis.Addrs)
 	}
-	if a.cache, err = cache.New(a.store, cache.Options{Prefix: cfg.Cache.Prefix, Jitter: jitter(cfg.Cache.TTLJitter)}); err != nil {
+	if a.metrics, err = a.newMetrics(); err != nil {
+		return nil, err
+	}
+	if a.cache, err = cache.New(a.store, cache.Options{Prefix: cfg.Cache.Prefix, Jitter: jitter(cfg.Cache.TTLJitter), NearSize: cfg.Cache.NearSize, Observer: a.metrics}); err != nil {
+		return nil, err
+	}
+	if err = a.metrics.CollectCache(a.cache); err != nil {
 		return nil, err
 	}
 	a.catalog, err = catalog.New(a.repo, a.cache, catalog.Options{
@@ -105,6 +119,17 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *app, 
 		return nil, err
 	}
 	return a, nil
+}
+
+// redisVar names the variable that chose the Redis mode, for errors.
+func redisVar(mode string) string {
+	switch mode {
+	case config.RedisCluster:
+		return "REDIS_CLUSTER_NODES"
+	case config.RedisSentinel:
+		return "REDIS_SENTINEL_ADDRS"
+	}
+	return "REDIS_URL"
 }
 
 // jitter maps the configuration's 0 (no jitter) onto cache.Options, where 0

@@ -1,0 +1,188 @@
+package cache
+
+import (
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/maypok86/otter/v2"
+)
+
+// Notifier is implemented by a Store that reports changes of keys, including
+// changes made by other processes (Redis server-assisted client tracking).
+// A Cache keeps decoded values in process (the near cache) only for the keys
+// its store notifies.
+type Notifier interface {
+	// Notify registers fn, called with the keys that changed, or with nil
+	// when any key may have changed (the notification channel was lost and
+	// notifications may have been missed). fn must be fast and must not call
+	// the store.
+	Notify(fn func(keys []string))
+	// Tracks reports whether changes of every key that starts with prefix
+	// are notified.
+	Tracks(prefix string) bool
+}
+
+// nearEntry is a decoded value, or with a non-zero token a read in flight
+// that may fill it (a local lease: a notification that removes the entry
+// voids the read).
+type nearEntry[T any] struct {
+	v     T
+	token uint64
+	ttl   time.Duration
+}
+
+// near is the in-process cache of one family's decoded values, bounded and
+// evicted by otter (W-TinyLFU).
+type near[T any] struct {
+	prefix string
+	tags   []string
+	c      *otter.Cache[string, nearEntry[T]]
+	tokens *atomic.Uint64
+}
+
+// reserveTTL bounds how long a read in flight holds its place.
+const reserveTTL = 2 * time.Second
+
+func newNear[T any](prefix string, tags []string, size int, tokens *atomic.Uint64) (*near[T], error) {
+	c, err := otter.New(&otter.Options[string, nearEntry[T]]{
+		MaximumSize: size,
+		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, nearEntry[T]]) time.Duration {
+			return e.Value.ttl
+		}),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &near[T]{prefix: prefix, tags: tags, c: c, tokens: tokens}, nil
+}
+
+func (n *near[T]) get(key string) (T, bool) {
+	e, ok := n.c.GetIfPresent(key)
+	if !ok || e.token != 0 {
+		var zero T
+		return zero, false
+	}
+	return e.v, true
+}
+
+// reserve marks key as being read and returns the token that fill needs, or
+// 0 if another read of key is already in flight.
+func (n *near[T]) reserve(key string) uint64 {
+	token := n.tokens.Add(1)
+	if _, ok := n.c.SetIfAbsent(key, nearEntry[T]{token: token, ttl: reserveTTL}); !ok {
+		return 0
+	}
+	return token
+}
+
+// fill stores v under key if the read that reserved it with token is still
+// valid: no notification removed the reservation meanwhile.
+func (n *near[T]) fill(key string, token uint64, v T, ttl time.Duration) {
+	if token == 0 {
+		return
+	}
+	if ttl <= 0 {
+		n.c.Invalidate(key)
+		return
+	}
+	n.c.ComputeIfPresent(key, func(cur nearEntry[T]) (nearEntry[T], otter.ComputeOp) {
+		if cur.token != token {
+			return cur, otter.CancelOp
+		}
+		return nearEntry[T]{v: v, ttl: ttl}, otter.WriteOp
+	})
+}
+
+// release drops the reservation of a read that found nothing to keep.
+func (n *near[T]) release(key string, token uint64) {
+	if token == 0 {
+		return
+	}
+	n.c.ComputeIfPresent(key, func(cur nearEntry[T]) (nearEntry[T], otter.ComputeOp) {
+		if cur.token != token {
+			return cur, otter.CancelOp
+		}
+		return cur, otter.InvalidateOp
+	})
+}
+
+func (n *near[T]) drop(key string) { n.c.Invalidate(key) }
+func (n *near[T]) flush()          { n.c.InvalidateAll() }
+func (n *near[T]) size() int       { return n.c.EstimatedSize() }
+func (n *near[T]) hasPrefix(key string) bool {
+	return strings.HasPrefix(key, n.prefix)
+}
+func (n *near[T]) hasTag(tag string) bool { return slices.Contains(n.tags, tag) }
+
+// nearSet is what the Cache sees of a family's near cache.
+type nearSet interface {
+	hasPrefix(key string) bool
+	hasTag(tag string) bool
+	drop(key string)
+	flush()
+	size() int
+}
+
+// nearList is the copy-on-write list of near caches that notifications go
+// through without taking a lock.
+type nearList struct{ sets []nearSet }
+
+// notified drops the near entries of keys, or every near entry when keys is
+// nil. It runs on the store's notification goroutine.
+func (c *Cache) notified(keys []string) {
+	l := c.nears.Load()
+	if l == nil {
+		return
+	}
+	if keys == nil {
+		c.flushes.Add(1)
+		for _, n := range l.sets {
+			n.flush()
+		}
+		return
+	}
+	for _, k := range keys {
+		for _, n := range l.sets {
+			if n.hasPrefix(k) {
+				n.drop(k)
+			}
+		}
+	}
+}
+
+func (c *Cache) addNear(n nearSet) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var sets []nearSet
+	if l := c.nears.Load(); l != nil {
+		sets = append(sets, l.sets...)
+	}
+	c.nears.Store(&nearList{sets: append(sets, n)})
+}
+
+// dropNear drops keys from the near caches at once, for writes made by this
+// process: its next read must not see the old value, whenever the store's
+// notification arrives.
+func (c *Cache) dropNear(keys []string) {
+	if c.nears.Load() != nil {
+		c.notified(keys)
+	}
+}
+
+// flushNear drops every near entry of the families that match: a pattern
+// or tag invalidation removes keys in the store without naming them.
+func (c *Cache) flushNear(match func(nearSet) bool) {
+	if l := c.nears.Load(); l != nil {
+		for _, n := range l.sets {
+			if match(n) {
+				n.flush()
+			}
+		}
+	}
+}
+
+// NearFlushes returns how many times the store reported lost notifications
+// and the near caches were flushed.
+func (c *Cache) NearFlushes() uint64 { return c.flushes.Load() }

@@ -1,0 +1,245 @@
+package redisstore_test
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"math/rand/v2"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/filecache/filecache/cache"
+	"github.com/filecache/filecache/cache/redisstore"
+	"github.com/filecache/filecache/internal/redistest"
+)
+
+type file struct {
+	ID      string `json:"id"`
+	Version int    `json:"version"`
+}
+
+// instance is one process's view: its own Redis client, cache and family.
+type instance struct {
+	store *redisstore.Store
+	cache *cache.Cache
+	files *cache.Family[file]
+}
+
+func newInstance(t *testing.T, opts redisstore.Options, prefix string) *instance {
+	t.Helper()
+	opts.Track = []string{prefix + "file:"}
+	s := newStore(t, opts)
+	c, err := cache.New(s, cache.Options{Prefix: prefix, NearSize: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := cache.NewFamily(c, "file", cache.FamilyOptions[file]{Near: true, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.NearEnabled() {
+		t.Fatal("near cache not enabled over a tracking store")
+	}
+	return &instance{store: s, cache: c, files: f}
+}
+
+// waitFor polls get until it returns want: the event awaited is a tracking
+// invalidation arriving on another connection.
+func waitFor(t *testing.T, inst *instance, id string, want int) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		v, err := inst.files.Get(t.Context(), id)
+		if err == nil && v.Version == want {
+			return time.Since(start)
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("instance never saw version %d of %s (has %+v, %v)", want, id, v, err)
+		}
+	}
+}
+
+func TestNearCacheAcrossInstances(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts func(t *testing.T) redisstore.Options
+	}{
+		{"standalone", standaloneOptions},
+		{"cluster", clusterOptions},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := tt.opts(t)
+			prefix := fmt.Sprintf("near%08x:", rand.Uint32())
+			a := newInstance(t, opts, prefix)
+			b := newInstance(t, opts, prefix)
+			ctx := t.Context()
+			// Keys spread over the cluster's slots, so every master's
+			// invalidations must reach b.
+			ids := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
+			for _, id := range ids {
+				if err := a.files.Set(ctx, id, file{ID: id, Version: 1}); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, b, id, 1)
+				awaitNearHit(t, b, id)
+			}
+			for _, id := range ids {
+				if err := a.files.Set(ctx, id, file{ID: id, Version: 2}); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, b, id, 2)
+			}
+			// The writer sees its own write at once (no waiting on a
+			// notification): its near entry was dropped before Set returned.
+			if _, err := a.files.Get(ctx, "a"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.files.Get(ctx, "a"); err != nil { // now local on a
+				t.Fatal(err)
+			}
+			if err := a.files.Set(ctx, "a", file{ID: "a", Version: 3}); err != nil {
+				t.Fatal(err)
+			}
+			if v, err := a.files.Get(ctx, "a"); err != nil || v.Version != 3 {
+				t.Fatalf("writer read its write as %+v, %v", v, err)
+			}
+			if _, err := a.files.Delete(ctx, "a"); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				if _, err := b.files.Get(ctx, "a"); err != nil {
+					break // ErrNotFound: the delete reached b's near cache
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("a delete on a never reached b")
+				}
+			}
+		})
+	}
+}
+
+// awaitNearHit reads id until the near cache answers. A read from Redis
+// fills the near cache only if no invalidation of the key arrives while it
+// is in flight, and the notification of a recent write may still be on its
+// way: then a later read fills it.
+func awaitNearHit(t *testing.T, inst *instance, id string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		before := inst.cache.Stats()[0].NearHits
+		if _, err := inst.files.Get(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+		if inst.cache.Stats()[0].NearHits == before+1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: never answered by the near cache", id)
+		}
+	}
+}
+
+// TestNearCacheFlushedOnDisconnect kills the connections of an instance: its
+// near cache must be flushed, since the invalidations of writes made while
+// it is disconnected never reach it.
+func TestNearCacheFlushedOnDisconnect(t *testing.T) {
+	srv := redistest.Standalone(t)
+	prefix := "flush:"
+	opts := redisstore.Options{Addrs: []string{srv.Addr()}}
+	a := newInstance(t, opts, prefix)
+	ctx := t.Context()
+	if err := a.files.Set(ctx, "x", file{ID: "x", Version: 1}); err != nil {
+		t.Fatal(err)
+	}
+	awaitNearHit(t, a, "x")
+	flushes := a.cache.NearFlushes()
+	out, err := exec.Command("redis-cli", "-p", fmt.Sprint(srv.Port()), "CLIENT", "KILL", "TYPE", "normal").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) == "0" {
+		t.Fatalf("CLIENT KILL = %q, %v", out, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for a.cache.NearFlushes() == flushes {
+		if time.Now().After(deadline) {
+			t.Fatal("the near cache was not flushed after its connection was killed")
+		}
+		time.Sleep(time.Millisecond) // awaiting rueidis noticing the closed socket
+	}
+	// Another client changes the value while a is disconnected.
+	cli := exec.Command("redis-cli", "-p", fmt.Sprint(srv.Port()), "SET", prefix+"file:x", fmt.Sprintf("v:%d:%s", time.Now().Add(time.Hour).UnixMilli(), `{"id":"x","version":2}`), "EX", "3600")
+	if out, err := cli.CombinedOutput(); err != nil {
+		t.Fatalf("SET: %q %v", out, err)
+	}
+	if v, err := a.files.Get(ctx, "x"); err != nil || v.Version != 2 {
+		t.Fatalf("after the disconnect a served %+v, %v; want version 2 (a stale near entry survived)", v, err)
+	}
+}
+
+// TestTrackingDelay measures how long after a write on one client Redis's
+// invalidation reaches another client's notification hook, over 1000
+// writes, and logs p50 and p99.
+func TestTrackingDelay(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts func(t *testing.T) redisstore.Options
+	}{
+		{"standalone", standaloneOptions},
+		{"cluster", clusterOptions},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := tt.opts(t)
+			prefix := fmt.Sprintf("delay%08x:", rand.Uint32())
+			writer := newStore(t, opts)
+			ropts := opts
+			ropts.Track = []string{prefix}
+			reader := newStore(t, ropts)
+			got := make(chan time.Time, 16)
+			reader.Notify(func(keys []string) {
+				for _, k := range keys {
+					if k == prefix+"k" {
+						// Never block the connection's reader: several
+						// connections may report the same write.
+						select {
+						case got <- time.Now():
+						default:
+						}
+					}
+				}
+			})
+			ctx := t.Context()
+			// The reader's connection to the key's node must exist before
+			// the first write: reading the key opens it.
+			if _, err := reader.Get(ctx, prefix+"k"); err != nil && !errorsIsNotFound(err) {
+				t.Fatal(err)
+			}
+			const n = 1000
+			delays := make([]time.Duration, 0, n)
+			for i := range n {
+				for len(got) > 0 { // reports of the previous write
+					<-got
+				}
+				start := time.Now()
+				if err := writer.Set(ctx, prefix+"k", []byte(fmt.Sprint(i)), time.Minute); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case at := <-got:
+					delays = append(delays, at.Sub(start))
+				case <-time.After(5 * time.Second):
+					t.Fatalf("write %d: no invalidation within 5s", i)
+				}
+			}
+			slices.Sort(delays)
+			p50, p99 := delays[n/2], delays[n*99/100]
+			t.Logf("tracking invalidation delay (%s), write start to notification: p50 %v, p99 %v, max %v",
+				tt.name, p50, p99, delays[n-1])
+			if p99 > 100*time.Millisecond {
+				t.Errorf("p99 %v; the goal is under 5ms on loopback", p99)
+			}
+		})
+	}
+}
+
+func errorsIsNotFound(err error) bool { return errors.Is(err, cache.ErrNotFound) }

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/filecache/filecache/internal/redistest"
+	"github.com/filecache/filecache/internal/sqltest"
+)
+
+// process is a filecache serve started as a child process.
+type process struct {
+	cmd  *exec.Cmd
+	base string // http://127.0.0.1:PORT
+}
+
+// startServe runs "filecache serve" (the test binary, see TestMain) with env
+// on a free port and waits until it listens.
+func startServe(t *testing.T, env map[string]string) *process {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "serve")
+	cmd.Env = append(os.Environ(), runMainEnv+"=1", "LISTEN_ADDR=127.0.0.1:0", "LOG_LEVEL=info")
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve exited with %v after SIGTERM", err)
+			}
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Error("serve did not stop within 15s of SIGTERM")
+		}
+	})
+	// The start-up log says where it listens.
+	lines := bufio.NewScanner(stderr)
+	var log []string
+	for lines.Scan() {
+		log = append(log, lines.Text())
+		var rec struct {
+			Msg  string `json:"msg"`
+			Addr string `json:"addr"`
+		}
+		if json.Unmarshal(lines.Bytes(), &rec) == nil && rec.Msg == "listening" {
+			p.base = "http://" + rec.Addr
+			go func() { _, _ = io.Copy(io.Discard, stderr) }()
+			return p
+		}
+	}
+	t.Fatalf("serve exited before listening:\n%s", strings.Join(log, "\n"))
+	return nil
+}
+
+var client = &http.Client{Timeout: 10 * time.Second}
+
+func (p *process) do(t *testing.T, method, path, body string, header ...string) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, p.base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, b
+}
+
+type fileJSON struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Version int64  `json:"version"`
+}
+
+func (p *process) getFile(t *testing.T, id string) (fileJSON, string) {
+	t.Helper()
+	status, h, body := p.do(t, "GET", "/v1/files/"+id, "")
+	if status != http.StatusOK {
+		t.Fatalf("GET %s on %s = %d %s", id, p.base, status, body)
+	}
+	var f fileJSON
+	if err := json.Unmarshal(body, &f); err != nil {
+		t.Fatal(err)
+	}
+	return f, h.Get("X-Cache")
+}
+
+// TestInstancesPropagation runs two service processes on one Redis and one
+// PostgreSQL database: every PATCH acknowledged by A is seen by GETs on B,
+// whose near cache held the previous version, within the propagation delay
+// of Redis' tracking invalidations. The delays are logged (p50, p99).
+func TestInstancesPropagation(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		redis func(t *testing.T) (string, string)
+	}{
+		{"standalone", func(t *testing.T) (string, string) { return "REDIS_URL", redistest.Require(t, redistest.EnvRedisURL) }},
+		{"cluster", func(t *testing.T) (string, string) {
+			return "REDIS_CLUSTER_NODES", redistest.Require(t, redistest.EnvRedisClusterNodes)
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			redisVar, redisVal := tt.redis(t)
+			env := map[string]string{
+				"DATABASE_URL":          sqltest.PostgresDSN(t),
+				redisVar:                redisVal,
+				"CACHE_PREFIX":          fmt.Sprintf("inst%08x:", rand.Uint32()),
+				"RATE_LIMIT_PER_MINUTE": "0",
+			}
+			a, b := startServe(t, env), startServe(t, env)
+			status, _, body := a.do(t, "POST", "/v1/files", `{"name":"v0.txt","size":1,"content_type":"text/plain"}`)
+			if status != http.StatusCreated {
+				t.Fatalf("create = %d %s", status, body)
+			}
+			var f fileJSON
+			if err := json.Unmarshal(body, &f); err != nil {
+				t.Fatal(err)
+			}
+			updates := 1000
+			if testing.Short() {
+				updates = 100
+			}
+			// window: from A's acknowledgement to the start of the first GET
+			// on B that returned the new version (how long B could still
+			// serve the old one); fresh: to the end of that GET.
+			windows := make([]time.Duration, 0, updates)
+			fresh := make([]time.Duration, 0, updates)
+			stale := 0
+			for i := 1; i <= updates; i++ {
+				// B holds the current version in its near cache.
+				deadline := time.Now().Add(5 * time.Second)
+				for {
+					got, xc := b.getFile(t, f.ID)
+					if got.Version != f.Version {
+						t.Fatalf("B serves version %d, want %d", got.Version, f.Version)
+					}
+					if xc == "hit-local" {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatal("B never served the file from its near cache")
+					}
+				}
+				status, _, body := a.do(t, "PATCH", "/v1/files/"+f.ID, fmt.Sprintf(`{"name":"v%d.txt"}`, i))
+				if status != http.StatusOK {
+					t.Fatalf("PATCH = %d %s", status, body)
+				}
+				acked := time.Now()
+				want := f.Version + 1
+				for {
+					sent := time.Now()
+					got, _ := b.getFile(t, f.ID)
+					if got.Version == want {
+						windows = append(windows, sent.Sub(acked))
+						fresh = append(fresh, time.Since(acked))
+						break
+					}
+					if got.Version != f.Version {
+						t.Fatalf("B went from version %d to %d, want %d", f.Version, got.Version, want)
+					}
+					stale++
+					if time.Since(acked) > 5*time.Second {
+						t.Fatalf("update %d never reached B", i)
+					}
+				}
+				f.Version = want
+			}
+			q := func(d []time.Duration, p int) time.Duration {
+				slices.Sort(d)
+				return d[(len(d)-1)*p/100].Round(time.Microsecond)
+			}
+			t.Logf("propagation A→B over %d updates (%s): staleness window p50 %v p99 %v max %v; "+
+				"time to a fresh response p50 %v p99 %v; stale reads after an ack: %d",
+				len(windows), tt.name, q(windows, 50), q(windows, 99), q(windows, 100),
+				q(fresh, 50), q(fresh, 99), stale)
+			if p99 := q(windows, 99); p99 > 250*time.Millisecond {
+				t.Errorf("p99 staleness window %v: the goal is under 5ms on loopback", p99)
+			}
+			// Writes and reads left both processes healthy.
+			for _, p := range []*process{a, b} {
+				if status, _, body := p.do(t, "GET", "/readyz", ""); status != 200 || !bytes.Contains(body, []byte(`"ok"`)) {
+					t.Fatalf("readyz = %d %s", status, body)
+				}
+			}
+		})
+	}
+}
