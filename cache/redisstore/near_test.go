@@ -3,9 +3,9 @@ package redisstore_test
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"math/rand/v2"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
