@@ -21,6 +21,8 @@ const (
 	DefaultLeaseTTL  = 5 * time.Second
 	DefaultLeaseWait = 250 * time.Millisecond
 	DefaultJitter    = 0.1
+	// DefaultFallbackWait is the default Options.FallbackWait.
+	DefaultFallbackWait = 100 * time.Millisecond
 )
 
 // Options tunes a Cache. The zero value of every field means its default.
@@ -46,6 +48,13 @@ type Options struct {
 	// that changes made anywhere drop its entries; with another Store, or
 	// with 0, there is no near cache. Default: 0.
 	NearSize int
+	// FallbackLimit bounds the loads that run concurrently because the
+	// store failed (an outage: every read would otherwise reach the source
+	// at once). A load beyond it waits up to FallbackWait for a slot, then
+	// fails with ErrOverloaded. Default: 0, no limit.
+	FallbackLimit int
+	// FallbackWait, see FallbackLimit. Default: DefaultFallbackWait.
+	FallbackWait time.Duration
 	// Observer, if set, is told the duration and error of every operation
 	// (and every invalidation if it is an InvalidationObserver).
 	Observer Observer
@@ -80,10 +89,11 @@ type Cache struct {
 	mu       sync.Mutex
 	families map[string]*counters
 
-	notifier Notifier                 // nil: no near cache
-	nears    atomic.Pointer[nearList] // near caches, for notifications
-	tokens   atomic.Uint64            // near-cache read reservations
-	flushes  atomic.Uint64
+	fallbacks chan struct{}            // slots of Options.FallbackLimit; nil: no limit
+	notifier  Notifier                 // nil: no near cache
+	nears     atomic.Pointer[nearList] // near caches, for notifications
+	tokens    atomic.Uint64            // near-cache read reservations
+	flushes   atomic.Uint64
 }
 
 // New returns a Cache over store.
@@ -119,8 +129,11 @@ func New(store Store, opts Options) (*Cache, error) {
 	if opts.Logger == nil {
 		opts.Logger = discard
 	}
-	if opts.NearSize < 0 {
-		return nil, errors.New("cache: NearSize must be >= 0")
+	if opts.NearSize < 0 || opts.FallbackLimit < 0 {
+		return nil, errors.New("cache: NearSize and FallbackLimit must be >= 0")
+	}
+	if opts.FallbackWait <= 0 {
+		opts.FallbackWait = DefaultFallbackWait
 	}
 	c := &Cache{
 		store:    store,
@@ -128,12 +141,52 @@ func New(store Store, opts Options) (*Cache, error) {
 		opts:     opts,
 		families: make(map[string]*counters),
 	}
+	if opts.FallbackLimit > 0 {
+		c.fallbacks = make(chan struct{}, opts.FallbackLimit)
+	}
 	if n, ok := store.(Notifier); ok && opts.NearSize > 0 {
 		c.notifier = n
 		n.Notify(c.notified)
 	}
 	return c, nil
 }
+
+// ErrOverloaded is returned, wrapped, when a load cannot run because the
+// budget of loads without the cache is spent (Options.FallbackLimit). The
+// error has a RetryAfter() time.Duration method.
+var ErrOverloaded = errors.New("cache: too many loads while the store is unavailable")
+
+type overloaded struct{ after time.Duration }
+
+func (e overloaded) Error() string             { return ErrOverloaded.Error() }
+func (e overloaded) Is(target error) bool      { return target == ErrOverloaded }
+func (e overloaded) RetryAfter() time.Duration { return e.after }
+
+// acquireFallback takes a slot of the fallback budget.
+func (c *Cache) acquireFallback(ctx context.Context) (release func(), err error) {
+	if c.fallbacks == nil {
+		return func() {}, nil
+	}
+	release = func() { <-c.fallbacks }
+	select {
+	case c.fallbacks <- struct{}{}:
+		return release, nil
+	default:
+	}
+	t := time.NewTimer(c.opts.FallbackWait)
+	defer t.Stop()
+	select {
+	case c.fallbacks <- struct{}{}:
+		return release, nil
+	case <-t.C:
+		return nil, overloaded{after: time.Second}
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// FallbacksInFlight returns how many loads without the cache run now.
+func (c *Cache) FallbacksInFlight() int { return len(c.fallbacks) }
 
 // NearEnabled reports whether families that ask for a near cache get one.
 func (c *Cache) NearEnabled() bool { return c.notifier != nil }
@@ -267,6 +320,9 @@ type FamilyStats struct {
 	Corrupt    uint64 // values that could not be decoded and were dropped
 	Errors     uint64 // store operations that failed
 	NearSize   int    // entries in the near cache now
+	Fallbacks  uint64 // loads without the cache because the store failed
+	Rejected   uint64 // loads refused by the fallback budget (ErrOverloaded)
+	Stale      uint64 // stale values served because the loader failed
 }
 
 // HitRatio returns the share of lookups answered by the near cache or the
@@ -293,6 +349,7 @@ func (c *Cache) Stats() []FamilyStats {
 
 type counters struct {
 	nearHits, hits, misses, loads, loadErrors, leaseWaits, corrupt, errors atomic.Uint64
+	fallbacks, rejected, staleServed                                       atomic.Uint64
 	nearSize                                                               func() int
 }
 
@@ -312,5 +369,8 @@ func (s *counters) snapshot(name string) FamilyStats {
 		LeaseWaits: s.leaseWaits.Load(),
 		Corrupt:    s.corrupt.Load(),
 		Errors:     s.errors.Load(),
+		Fallbacks:  s.fallbacks.Load(),
+		Rejected:   s.rejected.Load(),
+		Stale:      s.staleServed.Load(),
 	}
 }

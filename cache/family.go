@@ -27,6 +27,10 @@ type FamilyOptions[T any] struct {
 	// leased, so that Cache.InvalidateTags drops them together (e.g. every
 	// search result when any file changes). Default: none.
 	Tags []string
+	// FailSafe keeps every value this long past its TTL, as stale: when the
+	// loader then fails (the database is down), Fetch serves the stale value
+	// with OriginStale instead of the error. Default: 0, no fail-safe.
+	FailSafe time.Duration
 	// Near keeps decoded values in process (see Options.NearSize), so that a
 	// hit costs a map lookup and no decode. It is ignored when the Cache has
 	// no near cache; NewFamily fails if the store does not notify changes of
@@ -53,7 +57,7 @@ func NewFamily[T any](c *Cache, name string, opts FamilyOptions[T]) (*Family[T],
 	if !validFamily(name) {
 		return nil, fmt.Errorf("cache: invalid family name %q", name)
 	}
-	if opts.TTL < 0 || opts.NegativeTTL < 0 {
+	if opts.TTL < 0 || opts.NegativeTTL < 0 || opts.FailSafe < 0 {
 		return nil, fmt.Errorf("cache: family %s: negative TTL", name)
 	}
 	if opts.TTL == 0 {
@@ -142,19 +146,20 @@ const (
 	stateHit            // a decoded value
 	stateNotFound       // a cached "not found"
 	stateLeased         // another loader holds the lease
+	stateStale          // a value past its TTL, kept for fail-safe
 )
 
 // Get returns the cached value of id, or ErrNotFound.
 func (f *Family[T]) Get(ctx context.Context, id string) (T, error) {
 	var zero T
-	key, err := f.Key(id)
+	part, err := f.c.keys.normalize(id)
 	if err != nil {
 		return zero, err
 	}
-	if v, ok := f.nearGet(key); ok {
+	if v, ok := f.nearGet(part); ok {
 		return v, nil
 	}
-	v, st, err := f.lookupNear(ctx, key)
+	v, st, err := f.lookupNear(ctx, f.keyOf(part), part)
 	if err != nil {
 		return zero, err
 	}
@@ -165,10 +170,13 @@ func (f *Family[T]) Get(ctx context.Context, id string) (T, error) {
 	return v, nil
 }
 
+// keyOf returns the key of a normalized part.
+func (f *Family[T]) keyOf(part string) string { return f.c.keys.Prefix + f.name + ":" + part }
+
 // nearGet answers from the near cache, if the family has one.
-func (f *Family[T]) nearGet(key string) (T, bool) {
+func (f *Family[T]) nearGet(part string) (T, bool) {
 	if f.near != nil {
-		if v, ok := f.near.get(key); ok {
+		if v, ok := f.near.get(part); ok {
 			f.stats.nearHits.Add(1)
 			return v, true
 		}
@@ -179,17 +187,17 @@ func (f *Family[T]) nearGet(key string) (T, bool) {
 
 // lookupNear is lookup that keeps what it finds in the near cache, unless a
 // notification about key arrives while it reads.
-func (f *Family[T]) lookupNear(ctx context.Context, key string) (T, state, error) {
+func (f *Family[T]) lookupNear(ctx context.Context, key, part string) (T, state, error) {
 	if f.near == nil {
 		v, st, _, err := f.lookup(ctx, key)
 		return v, st, err
 	}
-	token := f.near.reserve(key)
+	token := f.near.reserve(part)
 	v, st, expiry, err := f.lookup(ctx, key)
 	if err == nil && st == stateHit {
-		f.near.fill(key, token, v, expiry.Sub(f.c.opts.Now()))
+		f.near.fill(part, token, v, expiry.Sub(f.c.opts.Now()))
 	} else {
-		f.near.release(key, token)
+		f.near.release(part, token)
 	}
 	return v, st, err
 }
@@ -210,7 +218,16 @@ func (f *Family[T]) lookup(ctx context.Context, key string) (T, state, time.Time
 		return zero, stateMiss, time.Time{}, fmt.Errorf("cache: get %s: %w", key, err)
 	}
 	v, st, expiry := f.decode(ctx, key, raw)
+	if st == stateHit && f.stale(expiry) {
+		st = stateStale
+	}
 	return v, st, expiry, nil
+}
+
+// stale reports whether a value with this logical expiry is past it (it is
+// then only kept, by FailSafe, for when the loader fails).
+func (f *Family[T]) stale(expiry time.Time) bool {
+	return f.opts.FailSafe > 0 && !f.c.opts.Now().Before(expiry)
 }
 
 // decode interprets a stored envelope. A corrupt or foreign value is deleted
@@ -270,6 +287,9 @@ func (f *Family[T]) TTL(ctx context.Context, id string) (time.Duration, error) {
 	return d, err
 }
 
+// keep returns how long the store keeps a value of logical TTL ttl.
+func (f *Family[T]) keep(ttl time.Duration) time.Duration { return ttl + f.opts.FailSafe }
+
 func (f *Family[T]) encode(v T, ttl time.Duration) ([]byte, error) {
 	payload, err := f.codec.Marshal(v)
 	if err != nil {
@@ -302,7 +322,7 @@ func (f *Family[T]) SetWithTTL(ctx context.Context, id string, v T, ttl time.Dur
 		return err
 	}
 	start := f.c.opts.Now()
-	err = f.c.store.Set(ctx, key, data, ttl)
+	err = f.c.store.Set(ctx, key, data, f.keep(ttl))
 	f.dropNear(key)
 	f.c.observe("set", f.name, start, err)
 	if err != nil {
@@ -371,7 +391,7 @@ func (f *Family[T]) GetMany(ctx context.Context, ids []string) (map[string]T, er
 		// Answer what the near cache holds; ask the store for the rest.
 		var restIDs, restKeys []string
 		for i, k := range keys {
-			if v, ok := f.nearGet(k); ok {
+			if v, ok := f.nearGet(k[len(f.near.prefix):]); ok {
 				out[ids[i]] = v
 				continue
 			}
@@ -393,7 +413,10 @@ func (f *Family[T]) GetMany(ctx context.Context, ids []string) (map[string]T, er
 		st := stateMiss
 		var v T
 		if raw != nil {
-			v, st, _ = f.decode(ctx, keys[i], raw)
+			var expiry time.Time
+			if v, st, expiry = f.decode(ctx, keys[i], raw); st == stateHit && f.stale(expiry) {
+				st = stateMiss
+			}
 		}
 		f.count(st)
 		if st == stateHit {
@@ -408,7 +431,7 @@ func (f *Family[T]) GetMany(ctx context.Context, ids []string) (map[string]T, er
 func (f *Family[T]) dropNear(keys ...string) {
 	if f.near != nil {
 		for _, k := range keys {
-			f.near.drop(k)
+			f.near.dropKey(k)
 		}
 	}
 }
@@ -428,9 +451,9 @@ func (f *Family[T]) SetMany(ctx context.Context, values map[string]T) error {
 		if err != nil {
 			return err
 		}
-		entries = append(entries, Entry{Key: key, Value: data, TTL: ttl})
+		entries = append(entries, Entry{Key: key, Value: data, TTL: f.keep(ttl)})
 		keys = append(keys, key)
-		maxTTL = max(maxTTL, ttl)
+		maxTTL = max(maxTTL, f.keep(ttl))
 	}
 	if err := f.tag(ctx, maxTTL, keys...); err != nil {
 		return err
@@ -461,16 +484,21 @@ const (
 	OriginStore
 	// OriginLocal is a value from the in-process near cache (a local hit).
 	OriginLocal
+	// OriginStale is a value past its TTL, served because the loader
+	// failed (see FamilyOptions.FailSafe).
+	OriginStale
 )
 
-// String returns "miss", "hit" or "hit-local", the values of the X-Cache
-// header of the filecache service.
+// String returns "miss", "hit", "hit-local" or "stale", the values of the
+// X-Cache header of the filecache service.
 func (o Origin) String() string {
 	switch o {
 	case OriginStore:
 		return "hit"
 	case OriginLocal:
 		return "hit-local"
+	case OriginStale:
+		return "stale"
 	}
 	return "miss"
 }
@@ -489,17 +517,18 @@ func (f *Family[T]) GetOrLoad(ctx context.Context, id string, load Loader[T]) (T
 // answers from load, without writing to the cache.
 func (f *Family[T]) Fetch(ctx context.Context, id string, load Loader[T]) (T, Origin, error) {
 	var zero T
-	key, err := f.Key(id)
+	part, err := f.c.keys.normalize(id)
 	if err != nil {
 		return zero, OriginLoad, err
 	}
-	if v, ok := f.nearGet(key); ok {
+	if v, ok := f.nearGet(part); ok {
 		return v, OriginLocal, nil
 	}
-	v, st, err := f.lookupNear(ctx, key)
+	key := f.keyOf(part)
+	v, st, err := f.lookupNear(ctx, key, part)
 	switch {
 	case err != nil:
-		v, err := f.loadOnly(ctx, id, load)
+		v, err := f.fallback(ctx, id, load)
 		return v, OriginLoad, err
 	case st == stateHit:
 		f.stats.hits.Add(1)
@@ -519,6 +548,10 @@ func (f *Family[T]) Fetch(ctx context.Context, id string, load Loader[T]) (T, Or
 	select {
 	case r := <-ch:
 		if r.Err != nil {
+			if st == stateStale && failSafe(r.Err) {
+				f.stats.staleServed.Add(1)
+				return v, OriginStale, nil
+			}
 			return zero, OriginLoad, r.Err
 		}
 		v, _ := r.Val.(T) // nil when T is an interface type
@@ -526,6 +559,27 @@ func (f *Family[T]) Fetch(ctx context.Context, id string, load Loader[T]) (T, Or
 	case <-ctx.Done():
 		return zero, OriginLoad, ctx.Err()
 	}
+}
+
+// failSafe reports whether a load error may be answered with a stale value:
+// the source failed, as opposed to saying the id does not exist.
+func failSafe(err error) bool {
+	return !errors.Is(err, ErrNotFound) && !errors.Is(err, context.Canceled)
+}
+
+// fallback loads without the cache, which failed, within the cache's budget
+// of such loads (Options.FallbackLimit), so that an outage of the store
+// does not turn into a flood of the source.
+func (f *Family[T]) fallback(ctx context.Context, id string, load Loader[T]) (T, error) {
+	release, err := f.c.acquireFallback(ctx)
+	if err != nil {
+		f.stats.rejected.Add(1)
+		var zero T
+		return zero, err
+	}
+	defer release()
+	f.stats.fallbacks.Add(1)
+	return f.loadOnly(ctx, id, load)
 }
 
 // loadOnly calls load without touching the cache: the path taken when the
@@ -549,7 +603,7 @@ func (f *Family[T]) leaseAndLoad(ctx context.Context, key, id string, load Loade
 		raw, existed, err := f.c.store.SetNXGet(ctx, key, marker, f.c.opts.LeaseTTL)
 		if err != nil {
 			f.stats.errors.Add(1)
-			return f.loadOnly(ctx, id, load)
+			return f.fallback(ctx, id, load)
 		}
 		if !existed {
 			if f.tag(ctx, f.opts.TTL, key) != nil {
@@ -558,9 +612,22 @@ func (f *Family[T]) leaseAndLoad(ctx context.Context, key, id string, load Loade
 				_, _ = f.c.store.CompareAndSet(ctx, key, marker, nil, 0)
 				return f.loadOnly(ctx, id, load)
 			}
-			return f.loadAndStore(ctx, key, id, marker, load)
+			return f.loadAndStore(ctx, key, id, marker, load, nil, time.Time{})
 		}
-		v, st, _ := f.decode(ctx, key, raw)
+		v, st, expiry := f.decode(ctx, key, raw)
+		if st == stateHit && f.stale(expiry) {
+			// Take the lease over the stale value, and put the value back
+			// if the load fails, for the next reader's fail-safe.
+			ok, err := f.c.store.CompareAndSet(ctx, key, raw, marker, f.c.opts.LeaseTTL)
+			if err != nil {
+				f.stats.errors.Add(1)
+				return f.loadOnly(ctx, id, load)
+			}
+			if !ok {
+				continue // changed meanwhile: look again
+			}
+			return f.loadAndStore(ctx, key, id, marker, load, raw, expiry.Add(f.opts.FailSafe))
+		}
 		switch st {
 		case stateHit:
 			return v, nil
@@ -590,8 +657,10 @@ func (f *Family[T]) leaseAndLoad(ctx context.Context, key, id string, load Loade
 }
 
 // loadAndStore runs load while holding the lease marker on key and stores the
-// result only if the marker is still there.
-func (f *Family[T]) loadAndStore(ctx context.Context, key, id string, marker []byte, load Loader[T]) (T, error) {
+// result only if the marker is still there. If the load fails and stale (a
+// value the lease replaced) is given, it is put back until keepUntil, for the
+// next reader's fail-safe.
+func (f *Family[T]) loadAndStore(ctx context.Context, key, id string, marker []byte, load Loader[T], stale []byte, keepUntil time.Time) (T, error) {
 	v, err := f.loadOnly(ctx, id, load)
 	var data []byte
 	var ttl time.Duration
@@ -607,11 +676,15 @@ func (f *Family[T]) loadAndStore(ctx context.Context, key, id string, marker []b
 		data = appendEnvelope(nil, kindNotFound, f.c.opts.Now().Add(ttl), nil)
 	default:
 		// Release the lease at once so waiters do not sit out LeaseTTL.
-		_, _ = f.c.store.CompareAndSet(ctx, key, marker, nil, 0)
+		if left := keepUntil.Sub(f.c.opts.Now()); stale != nil && failSafe(err) && left > 0 {
+			_, _ = f.c.store.CompareAndSet(ctx, key, marker, stale, left)
+		} else {
+			_, _ = f.c.store.CompareAndSet(ctx, key, marker, nil, 0)
+		}
 		return v, err
 	}
 	start := f.c.opts.Now()
-	_, serr := f.c.store.CompareAndSet(ctx, key, marker, data, ttl)
+	_, serr := f.c.store.CompareAndSet(ctx, key, marker, data, f.keep(ttl))
 	f.c.observe("set", f.name, start, serr)
 	if serr != nil {
 		f.stats.errors.Add(1)

@@ -50,21 +50,33 @@ func (k Keyspace) normalize(part string) (string, error) {
 	if part == "" {
 		return "", fmt.Errorf("%w: empty part", ErrInvalidKey)
 	}
+	max := k.MaxPart
+	if max <= 0 {
+		max = DefaultMaxKeyPart
+	}
+	if len(part) <= max && part[0] != hashMark[0] && printableASCII(part) {
+		return part, nil // the common case: ids, IPs, dates, hashes
+	}
 	if !utf8.ValidString(part) {
 		return "", fmt.Errorf("%w: part is not valid UTF-8", ErrInvalidKey)
 	}
 	if strings.IndexFunc(part, unicode.IsControl) >= 0 {
 		return "", fmt.Errorf("%w: part holds a control character", ErrInvalidKey)
 	}
-	max := k.MaxPart
-	if max <= 0 {
-		max = DefaultMaxKeyPart
-	}
 	if len(part) > max || strings.HasPrefix(part, hashMark) {
 		sum := sha256.Sum256([]byte(part))
 		return hashMark + hex.EncodeToString(sum[:]), nil
 	}
 	return part, nil
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // validFamily reports whether name can name a family: lower-case letters,

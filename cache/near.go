@@ -34,7 +34,8 @@ type nearEntry[T any] struct {
 }
 
 // near is the in-process cache of one family's decoded values, bounded and
-// evicted by otter (W-TinyLFU).
+// evicted by otter (W-TinyLFU). It is keyed by the normalized key part (the
+// id), so that a hit builds no key string.
 type near[T any] struct {
 	prefix string
 	tags   []string
@@ -108,19 +109,21 @@ func (n *near[T]) release(key string, token uint64) {
 	})
 }
 
-func (n *near[T]) drop(key string) { n.c.Invalidate(key) }
-func (n *near[T]) flush()          { n.c.InvalidateAll() }
-func (n *near[T]) size() int       { return n.c.EstimatedSize() }
-func (n *near[T]) hasPrefix(key string) bool {
-	return strings.HasPrefix(key, n.prefix)
+// dropKey drops the entry of a full key if it belongs to this family.
+func (n *near[T]) dropKey(key string) {
+	if strings.HasPrefix(key, n.prefix) {
+		n.c.Invalidate(key[len(n.prefix):])
+	}
 }
+
+func (n *near[T]) flush()                 { n.c.InvalidateAll() }
+func (n *near[T]) size() int              { return n.c.EstimatedSize() }
 func (n *near[T]) hasTag(tag string) bool { return slices.Contains(n.tags, tag) }
 
 // nearSet is what the Cache sees of a family's near cache.
 type nearSet interface {
-	hasPrefix(key string) bool
 	hasTag(tag string) bool
-	drop(key string)
+	dropKey(key string)
 	flush()
 	size() int
 }
@@ -145,9 +148,7 @@ func (c *Cache) notified(keys []string) {
 	}
 	for _, k := range keys {
 		for _, n := range l.sets {
-			if n.hasPrefix(k) {
-				n.drop(k)
-			}
+			n.dropKey(k)
 		}
 	}
 }

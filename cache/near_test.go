@@ -30,7 +30,7 @@ func TestNearReservation(t *testing.T) {
 	// A notification that arrives while a read is in flight voids it: the
 	// value read may predate the change.
 	tok = n.reserve("file:2")
-	n.drop("file:2")
+	n.dropKey("file:file:2") // a notification names the full key
 	n.fill("file:2", tok, "stale", time.Minute)
 	if v, ok := n.get("file:2"); ok {
 		t.Fatalf("a voided read was stored: %q", v)

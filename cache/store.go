@@ -16,6 +16,10 @@ var ErrNotFound = errors.New("cache: not found")
 // holds a control character.
 var ErrInvalidKey = errors.New("cache: invalid key")
 
+// ErrUnavailable is wrapped by errors of a Store that is known to be down
+// (an open circuit breaker): the caller should not wait for it.
+var ErrUnavailable = errors.New("cache: store unavailable")
+
 // ErrClosed is returned by a Store that has been closed.
 var ErrClosed = errors.New("cache: store closed")
 

@@ -7,9 +7,9 @@ usage() {
 Usage: bash scripts/test.sh [go test arguments]
 
 Starts the services the tests need, then runs gofmt -l, go vet,
-staticcheck and go test -race -count=1 ./... (also go vet in bench/ when it
-has its own go.mod). Exits with go test's status, or 1 if only a check
-failed.
+staticcheck, promtool check/test rules on deploy/prometheus and go test
+-race -count=1 ./... (also go vet in bench/ when it has its own go.mod).
+Exits with go test's status, or 1 if only a check failed.
 
 Services, each used as is when its variable is already set:
   TEST_REDIS_URL              private redis-server on a free port
@@ -19,8 +19,9 @@ Services, each used as is when its variable is already set:
   TEST_DATABASE_URL           postgres://postgres@127.0.0.1:5432/test?sslmode=disable
                               when it answers
 Everything started lives in one temporary directory and is stopped on exit,
-including on failure and Ctrl-C. redis-server is installed with apt-get when
-missing and running as root; staticcheck with go install when missing.
+including on failure and Ctrl-C. redis-server and promtool (package
+prometheus) are installed with apt-get when missing and running as root;
+staticcheck with go install when missing.
 
 REQUIRE_SERVICES=1 (as .ci/run sets) makes a missing service a failure;
 otherwise the script warns and the tests that need it skip.
@@ -141,6 +142,27 @@ else
 fi
 [[ -z $staticcheck ]] || "$staticcheck" -version
 
+if ! command -v promtool >/dev/null && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+	echo "promtool missing: apt-get install prometheus"
+	# Keep the package from starting its own Prometheus server.
+	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+		policy_rc=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\nexit 101\n' >"$policy_rc"
+		chmod +x "$policy_rc"
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus; } >"$tmp/apt-prometheus.log" 2>&1; then
+		tail -n 20 "$tmp/apt-prometheus.log" >&2
+	fi
+	[[ -n $policy_rc ]] && rm -f "$policy_rc"
+	policy_rc=
+fi
+if command -v promtool >/dev/null; then
+	promtool --version 2>&1 | head -n 1
+else
+	unavailable "promtool is not installed (apt-get install prometheus), so the alert rules cannot be checked"
+fi
+
 section "Services"
 # Cluster and Sentinel take a few seconds each: start them in the background.
 if [[ -z ${TEST_REDIS_CLUSTER_NODES:-} ]] && have_redis; then
@@ -253,6 +275,14 @@ if [[ -n $staticcheck ]]; then
 else
 	echo "staticcheck is not installed and go install failed" >&2
 	failed+=("staticcheck")
+fi
+
+section "promtool check rules deploy/prometheus/alerts.yml"
+if command -v promtool >/dev/null; then
+	promtool check rules deploy/prometheus/alerts.yml || failed+=("promtool check rules")
+	promtool test rules deploy/prometheus/alerts_test.yml || failed+=("promtool test rules")
+else
+	echo "promtool is not installed: the alert rules are not checked" >&2
 fi
 
 if [[ $# -gt 0 && $1 != -* ]]; then

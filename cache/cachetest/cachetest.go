@@ -53,6 +53,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"FamilyTags", testFamilyTags},
 		{"TagRaceWithLoad", testTagRaceWithLoad},
 		{"FetchOrigin", testFetchOrigin},
+		{"FailSafe", testFailSafe},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -861,5 +862,63 @@ func testFetchOrigin(t *testing.T, s cache.Store, p string) {
 	}
 	if got := fmt.Sprint(cache.OriginLoad, cache.OriginStore, cache.OriginLocal); got != "miss hit hit-local" {
 		t.Fatalf("origins print as %q", got)
+	}
+}
+
+// testFailSafe: a value past its TTL is kept for FailSafe and served, marked
+// stale, when the loader fails; a working loader replaces it.
+func testFailSafe(t *testing.T, s cache.Store, p string) {
+	ctx := t.Context()
+	c, err := cache.New(s, cache.Options{Prefix: p, Jitter: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFamily(t, c, cache.FamilyOptions[File]{TTL: 150 * time.Millisecond, FailSafe: time.Hour})
+	if err := f.Set(ctx, "1", File{ID: "1", Name: "v1"}); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := f.TTL(ctx, "1"); err != nil || d < 59*time.Minute {
+		t.Fatalf("kept for %v, %v; want the TTL plus the fail-safe hour", d, err)
+	}
+	eventually(t, 3*time.Second, "the logical expiry", func() bool {
+		_, err := f.Get(ctx, "1")
+		return errors.Is(err, cache.ErrNotFound)
+	})
+	dbDown := errors.New("database down")
+	failing := func(context.Context, string) (File, error) { return File{}, dbDown }
+	for range 2 { // served stale, and kept for the next reader
+		v, origin, err := f.Fetch(ctx, "1", failing)
+		if err != nil || origin != cache.OriginStale || v.Name != "v1" {
+			t.Fatalf("Fetch with the loader down = %+v, %v, %v; want v1, stale", v, origin, err)
+		}
+	}
+	if got := fmt.Sprint(cache.OriginStale); got != "stale" {
+		t.Fatalf("OriginStale prints %q", got)
+	}
+	// Without a stale value, the loader's error is returned.
+	if _, _, err := f.Fetch(ctx, "2", failing); !errors.Is(err, dbDown) {
+		t.Fatalf("Fetch of an uncached id with the loader down: %v", err)
+	}
+	// A loader saying "not found" is an answer, not a failure.
+	gone := func(context.Context, string) (File, error) { return File{}, cache.ErrNotFound }
+	if _, _, err := f.Fetch(ctx, "1", gone); !errors.Is(err, cache.ErrNotFound) {
+		t.Fatalf("Fetch with the row deleted: %v, want ErrNotFound", err)
+	}
+	if err := f.Set(ctx, "3", File{ID: "3", Name: "v1"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 3*time.Second, "the logical expiry", func() bool {
+		_, err := f.Get(ctx, "3")
+		return errors.Is(err, cache.ErrNotFound)
+	})
+	v, origin, err := f.Fetch(ctx, "3", func(context.Context, string) (File, error) { return File{ID: "3", Name: "v2"}, nil })
+	if err != nil || origin != cache.OriginLoad || v.Name != "v2" {
+		t.Fatalf("Fetch with the loader back = %+v, %v, %v; want v2 loaded", v, origin, err)
+	}
+	if v, err := f.Get(ctx, "3"); err != nil || v.Name != "v2" {
+		t.Fatalf("cached after reload: %+v, %v", v, err)
+	}
+	if st := c.Stats()[0]; st.Stale != 2 {
+		t.Fatalf("Stale = %d, want 2", st.Stale)
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/filecache/filecache/httpapi"
 	"github.com/filecache/filecache/ratelimit"
+	"github.com/filecache/filecache/report"
 )
 
 // admin adapts the catalog to httpapi.Admin.
@@ -23,7 +24,7 @@ func (ad admin) Warm(ctx context.Context, limit int) (httpapi.WarmResult, error)
 
 func (ad admin) CacheStats(ctx context.Context) (any, error) { return ad.a.catalog.CacheStats(ctx) }
 
-func (ad admin) Report(ctx context.Context) (any, error) { return ad.a.catalog.CacheStats(ctx) }
+func (ad admin) Report(ctx context.Context) (any, error) { return ad.a.report(ctx, report.Options{}) }
 
 // readiness is the report of GET /readyz.
 type readiness struct {
@@ -53,7 +54,7 @@ func (a *app) Ready(ctx context.Context) (bool, any) {
 
 // handler returns the HTTP API of a.
 func (a *app) handler() (http.Handler, error) {
-	deps := httpapi.Deps{Catalog: a.catalog, Admin: admin{a}, Health: a, Logger: a.log}
+	deps := httpapi.Deps{Catalog: a.catalog, Admin: admin{a}, Health: a, Logger: a.log, Metrics: a.metrics.Handler()}
 	if n := a.cfg.HTTP.RateLimitPerMinute; n > 0 {
 		l, err := ratelimit.New(a.cache, n, time.Minute)
 		if err != nil {
@@ -64,5 +65,6 @@ func (a *app) handler() (http.Handler, error) {
 	return httpapi.New(deps, httpapi.Options{
 		AdminToken:     a.cfg.HTTP.AdminToken.Reveal(),
 		TrustedProxies: a.cfg.HTTP.TrustedProxies,
+		Observe:        a.metrics.ObserveHTTP,
 	})
 }

@@ -36,7 +36,7 @@ in-process cache, so it runs on a fresh machine.`,
 			if err != nil {
 				return err
 			}
-			return serve(cmd.Context(), cfg)
+			return serve(cmd.Context(), cfg, nil)
 		},
 	}
 	config.Bind(cmd.Flags())
@@ -44,7 +44,9 @@ in-process cache, so it runs on a fresh machine.`,
 }
 
 // serve runs the service until ctx ends, then shuts down gracefully.
-func serve(ctx context.Context, cfg config.Config) error {
+// ready, if not nil, is called with the listening address once the server
+// accepts connections (tests listen on port 0).
+func serve(ctx context.Context, cfg config.Config, ready func(addr string)) error {
 	log := newLogger(os.Stderr, cfg.LogLevel)
 	log.Info("starting filecache", "version", buildVersion(), "config", cfg)
 	a, err := openApp(ctx, cfg, log)
@@ -71,10 +73,14 @@ func serve(ctx context.Context, cfg config.Config) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = a.catalog.Relay(bg, catalog.RelayOptions{}) })
+	wg.Go(func() { _ = a.metrics.Run(bg) })
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String())
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
 
 	select {
 	case err = <-errc:

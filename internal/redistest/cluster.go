@@ -54,7 +54,7 @@ func Cluster(t testing.TB) *ClusterSet {
 		t.Fatalf("redistest: redis-cli --cluster create: %v\n%s", err, out)
 	}
 
-	if err := poll(clusterStartTimeout, c.checkFormed); err != nil {
+	if err := poll(clusterStartTimeout, func() error { return c.checkFormed(t.Context()) }); err != nil {
 		t.Fatalf("redistest: cluster %v did not form: %v", c.Addrs(), err)
 	}
 	return c
@@ -87,7 +87,7 @@ func (c *ClusterSet) Masters(t testing.TB) []*Server {
 		if !n.Running() {
 			continue
 		}
-		role, err := doStrings(n.Addr(), "ROLE")
+		role, err := doStrings(t.Context(), n.Addr(), "ROLE")
 		if err == nil && len(role) > 0 && role[0] == "master" {
 			masters = append(masters, n)
 		}
@@ -101,7 +101,7 @@ func (c *ClusterSet) Masters(t testing.TB) []*Server {
 // take over. It fails the test after timeout.
 func (c *ClusterSet) WaitClusterOK(t testing.TB, timeout time.Duration) {
 	t.Helper()
-	if err := poll(timeout, c.checkOK); err != nil {
+	if err := poll(timeout, func() error { return c.checkOK(t.Context()) }); err != nil {
 		t.Fatalf("redistest: cluster %v: %v", c.Addrs(), err)
 	}
 }
@@ -120,8 +120,8 @@ func (n clusterNode) failing() bool {
 	return n.is("fail") || n.is("fail?") || n.is("handshake") || n.is("noaddr")
 }
 
-func clusterNodes(addr string) ([]clusterNode, error) {
-	out, err := doString(addr, "CLUSTER", "NODES")
+func clusterNodes(ctx context.Context, addr string) ([]clusterNode, error) {
+	out, err := doString(ctx, addr, "CLUSTER", "NODES")
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +143,7 @@ func clusterNodes(addr string) ([]clusterNode, error) {
 }
 
 // checkOK is WaitClusterOK's condition.
-func (c *ClusterSet) checkOK() error {
+func (c *ClusterSet) checkOK(ctx context.Context) error {
 	running := map[string]bool{}
 	for _, n := range c.nodes {
 		running[n.Addr()] = n.Running()
@@ -152,14 +152,14 @@ func (c *ClusterSet) checkOK() error {
 		if !running[n.Addr()] {
 			continue
 		}
-		info, err := doString(n.Addr(), "CLUSTER", "INFO")
+		info, err := doString(ctx, n.Addr(), "CLUSTER", "INFO")
 		if err != nil {
 			return err
 		}
 		if st := infoField(info, "cluster_state"); st != "ok" {
 			return fmt.Errorf("%s: cluster_state:%s", n.Addr(), st)
 		}
-		nodes, err := clusterNodes(n.Addr())
+		nodes, err := clusterNodes(ctx, n.Addr())
 		if err != nil {
 			return err
 		}
@@ -175,12 +175,12 @@ func (c *ClusterSet) checkOK() error {
 // checkFormed is Cluster's start condition: checkOK, plus every node knows
 // 3 healthy masters with slots and 3 connected replicas, and every replica
 // reports its link to its master up.
-func (c *ClusterSet) checkFormed() error {
-	if err := c.checkOK(); err != nil {
+func (c *ClusterSet) checkFormed(ctx context.Context) error {
+	if err := c.checkOK(ctx); err != nil {
 		return err
 	}
 	for _, n := range c.nodes {
-		nodes, err := clusterNodes(n.Addr())
+		nodes, err := clusterNodes(ctx, n.Addr())
 		if err != nil {
 			return err
 		}
@@ -197,7 +197,7 @@ func (c *ClusterSet) checkFormed() error {
 		if masters != clusterMasters || replicas != clusterReplicas {
 			return fmt.Errorf("%s sees %d healthy masters and %d replicas", n.Addr(), masters, replicas)
 		}
-		info, err := doString(n.Addr(), "INFO", "replication")
+		info, err := doString(ctx, n.Addr(), "INFO", "replication")
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package redistest
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"runtime"
@@ -8,16 +9,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/rueidis"
 )
 
 func TestStandaloneKillRestart(t *testing.T) {
 	t.Parallel()
 	s := Standalone(t, "--maxmemory", "10mb")
-	kv, err := doStrings(s.Addr(), "CONFIG", "GET", "maxmemory")
+	kv, err := doStrings(t.Context(), s.Addr(), "CONFIG", "GET", "maxmemory")
 	if err != nil || len(kv) != 2 || kv[1] != "10485760" {
 		t.Fatalf("CONFIG GET maxmemory = %v, %v; want the extra argument applied", kv, err)
 	}
-	if _, err := do(s.Addr(), "SET", "k", "v"); err != nil {
+	if _, err := do(t.Context(), s.Addr(), "SET", "k", "v"); err != nil {
 		t.Fatalf("SET: %v", err)
 	}
 	pid := s.PID()
@@ -32,7 +35,7 @@ func TestStandaloneKillRestart(t *testing.T) {
 	if s.PID() != 0 || s.Running() {
 		t.Fatalf("PID() = %d, Running() = %v after Kill", s.PID(), s.Running())
 	}
-	if _, err := doString(s.Addr(), "PING"); err == nil {
+	if _, err := doString(t.Context(), s.Addr(), "PING"); err == nil {
 		t.Fatal("PING answered after Kill")
 	}
 	s.Kill() // a second Kill is a no-op
@@ -41,11 +44,12 @@ func TestStandaloneKillRestart(t *testing.T) {
 	if s.PID() == 0 || s.PID() == pid {
 		t.Fatalf("PID() = %d after Restart, was %d", s.PID(), pid)
 	}
-	if got, err := do(s.Addr(), "GET", "k"); err != nil || got != nil {
-		t.Fatalf("GET k after Restart = %v, %v; want nil: no persistence", got, err)
+	if got, err := do(t.Context(), s.Addr(), "GET", "k"); !errors.Is(err, rueidis.Nil) {
+		t.Fatalf("GET k after Restart = %v, %v; want rueidis.Nil: no persistence", got, err)
 	}
-	if _, err := do(s.Addr(), "NOSUCHCOMMAND"); err == nil {
-		t.Error("an error reply was not returned as an error")
+	var re *rueidis.RedisError
+	if _, err := do(t.Context(), s.Addr(), "NOSUCHCOMMAND"); !errors.As(err, &re) || re.IsNil() {
+		t.Errorf("NOSUCHCOMMAND: error %v, want an error reply as *rueidis.RedisError", err)
 	}
 
 	s.Stop()
@@ -63,7 +67,7 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("Addrs() = %v, want 6 nodes", c.Addrs())
 	}
 	for _, addr := range c.Addrs() {
-		info, err := doString(addr, "CLUSTER", "INFO")
+		info, err := doString(t.Context(), addr, "CLUSTER", "INFO")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,7 +105,7 @@ func TestSentinel(t *testing.T) {
 	}
 	oldMaster, oldReplica := s.Master(), s.Replica()
 	for _, addr := range s.Addrs() {
-		hp, err := doStrings(addr, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", s.MasterName())
+		hp, err := doStrings(t.Context(), addr, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", s.MasterName())
 		if err != nil || len(hp) != 2 || net.JoinHostPort(hp[0], hp[1]) != oldMaster.Addr() {
 			t.Fatalf("sentinel %s reports master %v, %v; want %s", addr, hp, err, oldMaster.Addr())
 		}

@@ -52,7 +52,7 @@ func Sentinel(t testing.TB) *SentinelSet {
 	// Sentinels find replicas in the master's INFO, which they read once
 	// on connecting and then every 10s: start them after the sync.
 	err = poll(sentinelStartTimeout, func() error {
-		info, err := doString(replica.Addr(), "INFO", "replication")
+		info, err := doString(t.Context(), replica.Addr(), "INFO", "replication")
 		if err != nil {
 			return err
 		}
@@ -87,7 +87,7 @@ sentinel parallel-syncs %[1]s 1
 
 	err = poll(sentinelStartTimeout, func() error {
 		for _, sn := range s.sentinels {
-			kv, err := doStrings(sn.Addr(), "SENTINEL", "MASTER", MasterName)
+			kv, err := doStrings(t.Context(), sn.Addr(), "SENTINEL", "MASTER", MasterName)
 			if err != nil {
 				return err
 			}
@@ -157,7 +157,7 @@ func (s *SentinelSet) WaitFailover(t testing.TB, timeout time.Duration) string {
 			if !sn.Running() {
 				continue
 			}
-			hp, err := doStrings(sn.Addr(), "SENTINEL", "GET-MASTER-ADDR-BY-NAME", MasterName)
+			hp, err := doStrings(t.Context(), sn.Addr(), "SENTINEL", "GET-MASTER-ADDR-BY-NAME", MasterName)
 			if err != nil || len(hp) != 2 {
 				continue
 			}
@@ -174,7 +174,7 @@ func (s *SentinelSet) WaitFailover(t testing.TB, timeout time.Duration) string {
 		if answered < sentinelQuorum {
 			return fmt.Errorf("only %d sentinels answer", answered)
 		}
-		role, err := doStrings(addr, "ROLE")
+		role, err := doStrings(t.Context(), addr, "ROLE")
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package redistest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -97,7 +98,7 @@ func newServer(t testing.TB, spec serverSpec) (*Server, error) {
 		}
 		t.Cleanup(s.Kill)
 		s.mu.Lock()
-		err = s.startLocked()
+		err = s.startLocked(t.Context())
 		s.mu.Unlock()
 		if err == nil {
 			return s, nil
@@ -176,7 +177,7 @@ func (s *Server) Restart(t testing.TB) {
 	s.Stop()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.startLocked(); err != nil {
+	if err := s.startLocked(t.Context()); err != nil {
 		s.killLocked()
 		t.Fatalf("redistest: restart redis-server on %s: %v", s.Addr(), err)
 	}
@@ -215,7 +216,7 @@ func (s *Server) killLocked() {
 }
 
 // startLocked starts the process and waits until it answers PING.
-func (s *Server) startLocked() error {
+func (s *Server) startLocked(ctx context.Context) error {
 	var argv []string
 	if s.conf != "" {
 		argv = append(argv, s.conf)
@@ -260,11 +261,27 @@ func (s *Server) startLocked() error {
 			return errExited
 		default:
 		}
-		_, err := doString(s.Addr(), "PING")
+		_, err := doString(ctx, s.Addr(), "PING")
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("redis-server on %s: %w; log:\n%s", s.Addr(), err, s.LogTail())
 	}
 	return nil
+}
+
+// freePorts returns n distinct loopback TCP ports that were free a moment
+// ago. They are held open together so they differ from each other; a
+// server that then fails to bind one is retried on new ports.
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("find a free port: %w", err)
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
 }

@@ -1,0 +1,334 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/filecache/filecache/config"
+	"github.com/filecache/filecache/files"
+)
+
+// runCLI runs the command line args in process with the environment vars
+// and returns its error and what it printed.
+func runCLI(t *testing.T, vars map[string]string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	root := newRootCmd(env{
+		lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok },
+		stdout: &out,
+		stderr: &errOut,
+	})
+	root.SetArgs(args)
+	err = root.ExecuteContext(t.Context())
+	return out.String(), errOut.String(), err
+}
+
+func TestVersion(t *testing.T) {
+	out, _, err := runCLI(t, nil, "version")
+	if err != nil {
+		t.Fatalf("version: %v", err)
+	}
+	if !strings.HasPrefix(out, "filecache ") || !strings.HasSuffix(out, "\n") || strings.Count(out, "\n") != 1 {
+		t.Errorf("version printed %q, want one line starting with \"filecache \"", out)
+	}
+	if _, _, err := runCLI(t, nil, "version", "extra"); err == nil {
+		t.Errorf("version with an argument: no error")
+	}
+}
+
+func TestHelp(t *testing.T) {
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--help"}, []string{
+			"Usage:", "filecache [command]", "Available Commands:", "serve", "warm", "version",
+			"Examples:", "filecache serve", "REDIS_CLUSTER_NODES=", "DATABASE_URL=",
+		}},
+		{[]string{"serve", "--help"}, []string{
+			"Usage:", "filecache serve [flags]", "Examples:", "ADMIN_TOKEN=change-me filecache serve",
+			"--listen-addr", "(env LISTEN_ADDR)", "--database-url", "(env DATABASE_URL)",
+			"--redis-url", "(env REDIS_URL)", "--redis-cluster-nodes", "(env REDIS_CLUSTER_NODES)",
+			"--redis-sentinel-addrs", "(env REDIS_SENTINEL_ADDRS)", "--redis-password", "(env REDIS_PASSWORD)",
+			"--cache-prefix", "(env CACHE_PREFIX)", "--cache-ttl-file", "(env CACHE_TTL_FILE)",
+			"--cache-near-size", "(env CACHE_NEAR_SIZE)", "--admin-token", "(env ADMIN_TOKEN)",
+			"--rate-limit-per-minute", "(env RATE_LIMIT_PER_MINUTE)", "--trusted-proxies", "(env TRUSTED_PROXIES)",
+			"--log-level", "(env LOG_LEVEL)", "sqlite:filecache.db", ":8080",
+		}},
+		{[]string{"help", "serve"}, []string{"filecache serve [flags]", "--redis-url"}},
+		{[]string{"warm", "--help"}, []string{"filecache warm [flags]", "Examples:", "--limit", "(env REDIS_URL)"}},
+		{[]string{"version", "--help"}, []string{"filecache version", "Examples:"}},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			// The environment must not leak into the help text.
+			out, _, err := runCLI(t, map[string]string{"ADMIN_TOKEN": "s3cret-token", "REDIS_URL": "redis://:s3cret-pw@h:1"}, tc.args...)
+			if err != nil {
+				t.Fatalf("%v: %v", tc.args, err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("%v: output lacks %q:\n%s", tc.args, w, out)
+				}
+			}
+			if strings.Contains(out, "s3cret") {
+				t.Errorf("%v: help shows a secret of the environment:\n%s", tc.args, out)
+			}
+		})
+	}
+}
+
+// TestServeConfigErrors checks that serve refuses a bad configuration
+// before it opens anything, naming the variable and never showing a
+// password.
+func TestServeConfigErrors(t *testing.T) {
+	const pw = "hunter2-secret"
+	tests := []struct {
+		name    string
+		vars    map[string]string
+		args    []string
+		wantVar string
+	}{
+		{"redis url scheme", map[string]string{"REDIS_URL": "http://bad"}, nil, "REDIS_URL"},
+		{"redis url scheme with password", map[string]string{"REDIS_URL": "http://user:" + pw + "@bad"}, nil, "REDIS_URL"},
+		{"redis url port", map[string]string{"REDIS_URL": "redis://host:notaport"}, nil, "REDIS_URL"},
+		{"redis url port with password", map[string]string{"REDIS_URL": "redis://user:" + pw + "@host:notaport"}, nil, "REDIS_URL"},
+		{"redis url unparsable with password", map[string]string{"REDIS_URL": "redis://:" + pw + "@[::1"}, nil, "REDIS_URL"},
+		{"redis url query with password", map[string]string{"REDIS_URL": "redis://:" + pw + "@h:1/0?password=" + pw}, nil, "REDIS_URL"},
+		{"redis url flag with password", nil, []string{"--redis-url", "http://u:" + pw + "@bad"}, "REDIS_URL"},
+		{"redis url and cluster", map[string]string{"REDIS_URL": "redis://h:1", "REDIS_CLUSTER_NODES": "h:2"}, nil, "REDIS_CLUSTER_NODES"},
+		{"database mysql", map[string]string{"DATABASE_URL": "mysql://x"}, nil, "DATABASE_URL"},
+		{"database mysql with password", map[string]string{"DATABASE_URL": "mysql://root:" + pw + "@db/files"}, nil, "DATABASE_URL"},
+		{"database dsn with password", map[string]string{"DATABASE_URL": "host=db password=" + pw}, nil, "DATABASE_URL"},
+		{"rate limit", map[string]string{"RATE_LIMIT_PER_MINUTE": "many"}, nil, "RATE_LIMIT_PER_MINUTE"},
+		{"cache prefix", map[string]string{"CACHE_PREFIX": "a*b"}, nil, "CACHE_PREFIX"},
+		{"trusted proxies", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/33"}, nil, "TRUSTED_PROXIES"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// Were serve to start, it would create this database and fail
+			// on this busy address instead.
+			dir := t.TempDir()
+			db := filepath.Join(dir, "never.db")
+			busy, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer busy.Close()
+			vars := map[string]string{"DATABASE_URL": "sqlite:" + db, "LISTEN_ADDR": busy.Addr().String(), "LOG_LEVEL": "error"}
+			for k, v := range tc.vars {
+				vars[k] = v
+			}
+			out, errOut, err := runCLI(t, vars, append([]string{"serve"}, tc.args...)...)
+			if err == nil {
+				t.Fatalf("serve started")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tc.wantVar) {
+				t.Errorf("error %q does not name %s", msg, tc.wantVar)
+			}
+			if strings.Contains(msg, "LISTEN_ADDR") {
+				t.Errorf("error %q: serve got as far as listening", msg)
+			}
+			var ve *config.VarError
+			if !errors.As(err, &ve) {
+				t.Errorf("error %q holds no *config.VarError", msg)
+			}
+			for what, s := range map[string]string{"error": msg, "stdout": out, "stderr": errOut} {
+				if strings.Contains(s, pw) {
+					t.Errorf("%s shows the password: %q", what, s)
+				}
+			}
+			if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("serve opened the database before failing (stat: %v)", err)
+			}
+		})
+	}
+}
+
+// TestServeRedisDown checks that serve stops at start-up when Redis does
+// not answer, naming the variable and hiding the password.
+func TestServeRedisDown(t *testing.T) {
+	const pw = "hunter2-secret"
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := closed.Addr().String()
+	closed.Close() // nothing listens there now
+	vars := map[string]string{
+		"DATABASE_URL":       "sqlite:" + filepath.Join(t.TempDir(), "db"),
+		"REDIS_URL":          "redis://user:" + pw + "@" + addr + "/0",
+		"REDIS_DIAL_TIMEOUT": "500ms",
+		"LISTEN_ADDR":        "127.0.0.1:0",
+		"LOG_LEVEL":          "error",
+	}
+	out, errOut, err := runCLI(t, vars, "serve")
+	if err == nil {
+		t.Fatal("serve started without Redis")
+	}
+	if !strings.Contains(err.Error(), "REDIS_URL") || !strings.Contains(err.Error(), addr) {
+		t.Errorf("error %q does not name REDIS_URL and the address", err)
+	}
+	for what, s := range map[string]string{"error": err.Error(), "stdout": out, "stderr": errOut} {
+		if strings.Contains(s, pw) {
+			t.Errorf("%s shows the password: %q", what, s)
+		}
+	}
+}
+
+// TestServeListenError checks that a busy LISTEN_ADDR is reported by name.
+func TestServeListenError(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg, err := config.Load(nil, mapLookup(map[string]string{
+		"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "db"),
+		"LISTEN_ADDR":  busy.Addr().String(),
+		"LOG_LEVEL":    "error",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	called := false
+	err = serve(t.Context(), cfg, func(string) { called = true })
+	if err == nil || !strings.Contains(err.Error(), "LISTEN_ADDR") {
+		t.Errorf("serve on a busy address: %v, want an error naming LISTEN_ADDR", err)
+	}
+	if called {
+		t.Errorf("ready was called")
+	}
+}
+
+func mapLookup(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// TestServeGracefulShutdown starts serve, holds a request in flight (its
+// handler is reading the body), cancels serve's context, and checks that
+// the server stops accepting, the request still completes with 200, and
+// serve returns nil.
+func TestServeGracefulShutdown(t *testing.T) {
+	cfg, err := config.Load(nil, mapLookup(map[string]string{
+		"DATABASE_URL":          "sqlite:" + filepath.Join(t.TempDir(), "db"),
+		"LISTEN_ADDR":           "127.0.0.1:0",
+		"LOG_LEVEL":             "error",
+		"RATE_LIMIT_PER_MINUTE": "0",
+		"SHUTDOWN_TIMEOUT":      "10s",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	addrc := make(chan string, 1)
+	errc := make(chan error, 1)
+	go func() { errc <- serve(ctx, cfg, func(addr string) { addrc <- addr }) }()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case err := <-errc:
+		t.Fatalf("serve returned before listening: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not listen within 20s")
+	}
+
+	resp, err := http.Post("http://"+addr+"/v1/files", "application/json", strings.NewReader(`{"name":"inflight.txt"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f files.FileMetadata
+	err = json.NewDecoder(resp.Body).Decode(&f)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %v", resp.StatusCode, err)
+	}
+
+	// A PATCH whose handler waits for its body: with Expect: 100-continue,
+	// net/http sends "100 Continue" when the handler starts reading it.
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	body := `{"name":"drained.txt"}`
+	head := "PATCH /v1/files/" + f.ID + " HTTP/1.1\r\nHost: " + addr + "\r\nContent-Type: application/json\r\n" +
+		"Expect: 100-continue\r\nIf-Match: \"1\"\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n"
+	if _, err := io.WriteString(conn, head); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	cont, err := http.ReadResponse(br, nil)
+	if err != nil || cont.StatusCode != http.StatusContinue {
+		t.Fatalf("want 100 Continue, got %v, %v", cont, err)
+	}
+
+	cancel()
+	// Wait until the server no longer accepts connections: Shutdown has
+	// closed the listener, with our request still in flight.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the server still accepts connections 10s after its context ended")
+		}
+		select {
+		case err := <-errc:
+			t.Fatalf("serve returned with a request in flight: %v", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	select {
+	case err := <-errc:
+		t.Fatalf("serve returned with a request in flight: %v", err)
+	default:
+	}
+
+	if _, err := io.WriteString(conn, body); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("in-flight request: %v", err)
+	}
+	var got files.FileMetadata
+	err = json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || err != nil || got.Version != 2 || got.Name != "drained.txt" {
+		t.Fatalf("in-flight PATCH: %d %+v %v; want 200 with version 2", resp.StatusCode, got, err)
+	}
+	// Then the server closes the connection.
+	if n, err := br.Read(make([]byte, 1)); n != 0 || !errors.Is(err, io.EOF) {
+		t.Errorf("after the in-flight answer: read %d bytes, %v; want EOF", n, err)
+	}
+
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("serve: %v, want nil after a graceful shutdown", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not return within 20s of the last request")
+	}
+}

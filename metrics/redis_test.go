@@ -1,0 +1,168 @@
+package metrics_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/filecache/filecache/cache/redisstore"
+	"github.com/filecache/filecache/internal/redistest"
+	"github.com/filecache/filecache/metrics"
+)
+
+func newStore(t *testing.T, opts redisstore.Options) *redisstore.Store {
+	t.Helper()
+	s, err := redisstore.New(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// nodeSeries returns the per-node series of the poller for node.
+func nodeSeries(node string) []string {
+	var out []string
+	for _, name := range []string{"redis_up", "redis_connected_clients", "redis_used_memory_bytes",
+		"redis_maxmemory_bytes", "redis_keys", "redis_evicted_keys_total", "redis_expired_keys_total",
+		"redis_keyspace_hits_total", "redis_keyspace_misses_total"} {
+		out = append(out, fmt.Sprintf("%s{node=%q}", name, node))
+	}
+	return out
+}
+
+func TestRedisInfoPoller(t *testing.T) {
+	opts, err := redisstore.ParseURL(redistest.Require(t, redistest.EnvRedisURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := newStore(t, opts)
+	m := newMetrics(t, metrics.Options{Redis: store})
+	before := scrape(t, m.Handler())
+	if _, ok := before[fmt.Sprintf("redis_up{node=%q}", opts.Addrs[0])]; ok {
+		t.Error("redis_up exported before the first poll")
+	}
+	m.PollRedis(t.Context())
+	samples := scrape(t, m.Handler())
+	node := opts.Addrs[0]
+	for _, s := range nodeSeries(node) {
+		if _, ok := samples[s]; !ok {
+			t.Errorf("%s not exported", s)
+		}
+	}
+	if got := samples[fmt.Sprintf("redis_up{node=%q}", node)]; got != 1 {
+		t.Errorf("redis_up = %v, want 1", got)
+	}
+	if got := samples[fmt.Sprintf("redis_connected_clients{node=%q}", node)]; got < 1 {
+		t.Errorf("redis_connected_clients = %v, want >= 1", got)
+	}
+	if got := samples[fmt.Sprintf("redis_used_memory_bytes{node=%q}", node)]; got < 1<<10 {
+		t.Errorf("redis_used_memory_bytes = %v, want > 1 KiB", got)
+	}
+	if _, ok := samples["cache_store_retries_total"]; !ok {
+		t.Error("cache_store_retries_total not exported")
+	}
+	if !hasPrefixed(samples, fmt.Sprintf(`redis_node_info{maxmemory_policy="noeviction",node=%q,role="master",version="`, node)) {
+		t.Errorf("no redis_node_info of a noeviction master for %s", node)
+	}
+}
+
+func hasPrefixed(samples map[string]float64, prefix string) bool {
+	for s := range samples {
+		if strings.HasPrefix(s, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestRedisInfoPollerRunAndDown runs the poller on a private server: the
+// first poll happens at start, values are those of the server, and a dead
+// server shows as redis_up 0 at the next poll.
+func TestRedisInfoPollerRunAndDown(t *testing.T) {
+	srv := redistest.Standalone(t, "--maxmemory", "10mb", "--maxmemory-policy", "allkeys-lru")
+	store := newStore(t, redisstore.Options{Addrs: []string{srv.Addr()}, MaxRetries: -1})
+	m := newMetrics(t, metrics.Options{Redis: store, RedisInfoInterval: time.Hour})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+
+	up := fmt.Sprintf("redis_up{node=%q}", srv.Addr())
+	deadline := time.Now().Add(10 * time.Second)
+	var samples map[string]float64
+	for {
+		samples = scrape(t, m.Handler())
+		if samples[up] == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v", err)
+	}
+	if samples[up] != 1 {
+		t.Fatalf("redis_up = %v after Run started, want 1", samples[up])
+	}
+	if got := samples[fmt.Sprintf("redis_maxmemory_bytes{node=%q}", srv.Addr())]; got != 10<<20 {
+		t.Errorf("redis_maxmemory_bytes = %v, want %d", got, 10<<20)
+	}
+	if !hasPrefixed(samples, fmt.Sprintf(`redis_node_info{maxmemory_policy="allkeys-lru",node=%q,role="master"`, srv.Addr())) {
+		t.Error("no redis_node_info with maxmemory_policy allkeys-lru")
+	}
+
+	srv.Kill()
+	m.PollRedis(t.Context())
+	samples = scrape(t, m.Handler())
+	if got, ok := samples[up]; !ok || got != 0 {
+		t.Errorf("redis_up after Kill = %v (present %v), want 0", got, ok)
+	}
+	if _, ok := samples[fmt.Sprintf("redis_used_memory_bytes{node=%q}", srv.Addr())]; ok {
+		t.Error("redis_used_memory_bytes of a dead node still exported")
+	}
+}
+
+func TestRedisInfoPollerCluster(t *testing.T) {
+	addrs := redistest.RequireList(t, redistest.EnvRedisClusterNodes)
+	// rueidis leaves out replicas that are not yet "online" (still
+	// syncing right after the cluster formed) until its next topology
+	// refresh: reconnect until the client knows all 6 nodes.
+	var store *redisstore.Store
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		s, err := redisstore.New(t.Context(), redisstore.Options{Addrs: addrs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(s.Client().Nodes()); n == len(addrs) || time.Now().After(deadline) {
+			store = s
+			t.Cleanup(func() { s.Close() })
+			break
+		}
+		s.Close()
+		time.Sleep(100 * time.Millisecond)
+	}
+	m := newMetrics(t, metrics.Options{Redis: store})
+	m.PollRedis(t.Context())
+	samples := scrape(t, m.Handler())
+	roles := map[string]int{}
+	for s, v := range samples {
+		if !strings.HasPrefix(s, "redis_node_info{") || v != 1 {
+			continue
+		}
+		for _, role := range []string{"master", "slave"} {
+			if strings.Contains(s, `role="`+role+`"`) {
+				roles[role]++
+			}
+		}
+	}
+	if roles["master"] != 3 || roles["slave"] != 3 {
+		t.Errorf("redis_node_info roles = %v, want 3 masters and 3 replicas", roles)
+	}
+	for _, node := range addrs {
+		if got := samples[fmt.Sprintf("redis_up{node=%q}", node)]; got != 1 {
+			t.Errorf("redis_up{node=%q} = %v, want 1", node, got)
+		}
+	}
+}
