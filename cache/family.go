@@ -567,6 +567,13 @@ func failSafe(err error) bool {
 	return !errors.Is(err, ErrNotFound) && !errors.Is(err, context.Canceled)
 }
 
+// LoadWithoutCache calls load for id without touching the cache, within the
+// cache's budget of loads made without it (Options.FallbackLimit): for a
+// caller that knows the cache cannot be trusted right now.
+func (f *Family[T]) LoadWithoutCache(ctx context.Context, id string, load Loader[T]) (T, error) {
+	return f.fallback(ctx, id, load)
+}
+
 // fallback loads without the cache, which failed, within the cache's budget
 // of such loads (Options.FallbackLimit), so that an outage of the store
 // does not turn into a flood of the source.

@@ -58,10 +58,17 @@ type TTLs struct {
 // Options tunes a Catalog. The zero value of every field means its default.
 type Options struct {
 	TTLs TTLs
+	// FailSafe keeps values this long past their TTL, served stale when the
+	// database fails (cache.FamilyOptions.FailSafe). Default: 0, none.
+	FailSafe time.Duration
 	// Logger receives invalidation failures. Default: slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
+	// AfterCommit, if set, runs after a write commits and before its
+	// invalidation: a fault-injection point for tests of crash recovery
+	// (the service sets it only from FILECACHE_FAILPOINT). Default: none.
+	AfterCommit func()
 }
 
 // Catalog reads through the cache and writes through the repository with an
@@ -78,6 +85,7 @@ type Catalog struct {
 	log      *slog.Logger
 	now      func() time.Time
 	kick     chan struct{}
+	after    func()
 	// While an invalidation failed and is not yet delivered the cache may
 	// hold values older than committed writes, so reads go to the
 	// repository. failures counts failed invalidations; cleared is the
@@ -90,6 +98,15 @@ func (c *Catalog) bypassing() bool { return c.failures.Load() > c.cleared.Load()
 
 // invalidationFailed suspends cache reads until the relay empties the outbox.
 func (c *Catalog) invalidationFailed() { c.failures.Add(1) }
+
+// SuspendCacheReads makes reads skip the cache until the relay has found the
+// outbox empty: call it when the cache store becomes unreachable, since the
+// invalidations of writes made meanwhile (by any instance) wait in the
+// outbox and must reach the store before a read trusts it again.
+func (c *Catalog) SuspendCacheReads() { c.invalidationFailed() }
+
+// CacheReadsSuspended reports whether reads skip the cache.
+func (c *Catalog) CacheReadsSuspended() bool { return c.bypassing() }
 
 // outboxEmpty readmits cache reads if no invalidation failed since seen was
 // read (before the outbox was found empty).
@@ -125,22 +142,22 @@ func New(repo files.Repository, c *cache.Cache, opts Options) (*Catalog, error) 
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	cat := &Catalog{repo: repo, cache: c, ttls: *t, log: opts.Logger, now: opts.Now, kick: make(chan struct{}, 1)}
+	cat := &Catalog{repo: repo, cache: c, ttls: *t, log: opts.Logger, now: opts.Now, kick: make(chan struct{}, 1), after: opts.AfterCommit}
 	var err error
 	if cat.files, err = cache.NewFamily(c, FamilyFile, cache.FamilyOptions[files.FileMetadata]{
-		TTL: t.File, TTLFunc: func(f files.FileMetadata) time.Duration { return FileTTL(t.File, f) }, NegativeTTL: t.Negative, Near: true,
+		TTL: t.File, TTLFunc: func(f files.FileMetadata) time.Duration { return FileTTL(t.File, f) }, NegativeTTL: t.Negative, Near: true, FailSafe: opts.FailSafe,
 	}); err != nil {
 		return nil, err
 	}
 	if cat.search, err = cache.NewFamily(c, FamilySearch, cache.FamilyOptions[files.SearchResult]{
-		TTL: t.Search, Tags: []string{TagFiles}, Near: true,
+		TTL: t.Search, Tags: []string{TagFiles}, Near: true, FailSafe: opts.FailSafe,
 	}); err != nil {
 		return nil, err
 	}
-	if cat.stats, err = cache.NewFamily(c, FamilyStats, cache.FamilyOptions[files.FileStats]{TTL: t.Stats, Near: true}); err != nil {
+	if cat.stats, err = cache.NewFamily(c, FamilyStats, cache.FamilyOptions[files.FileStats]{TTL: t.Stats, Near: true, FailSafe: opts.FailSafe}); err != nil {
 		return nil, err
 	}
-	if cat.settings, err = cache.NewFamily(c, FamilySettings, cache.FamilyOptions[files.SystemSettings]{TTL: t.Settings, Near: true}); err != nil {
+	if cat.settings, err = cache.NewFamily(c, FamilySettings, cache.FamilyOptions[files.SystemSettings]{TTL: t.Settings, Near: true, FailSafe: opts.FailSafe}); err != nil {
 		return nil, err
 	}
 	if cat.sessions, err = cache.NewFamily(c, FamilySession, cache.FamilyOptions[files.UserSession]{TTL: t.Session}); err != nil {
@@ -184,14 +201,39 @@ func fromCache(err error) error {
 	return err
 }
 
+// unavailable marks a failure of the repository itself (not an answer such
+// as "not found" or "version mismatch") as a temporary unavailability, which
+// the HTTP layer answers with 503 and Retry-After.
+type unavailable struct{ err error }
+
+func (e unavailable) Error() string             { return "catalog: database unavailable: " + e.err.Error() }
+func (e unavailable) Unwrap() error             { return e.err }
+func (e unavailable) RetryAfter() time.Duration { return time.Second }
+
+// classify wraps err in unavailable unless it is an answer of the domain,
+// a cancellation, or already says when to retry.
+func classify(err error) error {
+	var ra interface{ RetryAfter() time.Duration }
+	switch {
+	case err == nil,
+		errors.Is(err, files.ErrNotFound), errors.Is(err, files.ErrVersionMismatch),
+		errors.Is(err, files.ErrConflict), errors.Is(err, files.ErrInvalid),
+		errors.Is(err, cache.ErrNotFound), errors.Is(err, cache.ErrInvalidKey),
+		errors.Is(err, context.Canceled), errors.As(err, &ra):
+		return err
+	}
+	return unavailable{err}
+}
+
 // fetch reads id of family through the cache, or straight from load while
 // the cache may be stale (see Catalog.bypass).
 func fetch[T any](ctx context.Context, c *Catalog, f *cache.Family[T], id string, load cache.Loader[T]) (T, cache.Origin, error) {
 	if c.bypassing() {
-		v, err := load(ctx, id)
-		return v, cache.OriginLoad, err
+		v, err := f.LoadWithoutCache(ctx, id, load)
+		return v, cache.OriginLoad, classify(err)
 	}
-	return f.Fetch(ctx, id, load)
+	v, origin, err := f.Fetch(ctx, id, load)
+	return v, origin, classify(err)
 }
 
 // GetFile returns the file with id and where it came from, or
@@ -279,8 +321,40 @@ func (c *Catalog) fileInvalidation(id string, now time.Time, stats bool) files.I
 	return inv
 }
 
+// ErrMaintenance is returned for writes while the settings say
+// maintenance_mode; it says when to retry.
+var ErrMaintenance = errors.New("catalog: maintenance mode: writes are refused")
+
+type maintenance struct{}
+
+func (maintenance) Error() string             { return ErrMaintenance.Error() }
+func (maintenance) Is(target error) bool      { return target == ErrMaintenance }
+func (maintenance) RetryAfter() time.Duration { return time.Minute }
+
+// admit checks a file write against the system settings: maintenance mode,
+// the largest size and the allowed content types. size and contentType are
+// nil when the write does not set them.
+func (c *Catalog) admit(ctx context.Context, size *int64, contentType *string) error {
+	s, _, err := c.Settings(ctx)
+	if err != nil {
+		return err
+	}
+	switch {
+	case s.MaintenanceMode:
+		return maintenance{}
+	case size != nil && *size > s.MaxFileSize:
+		return &files.ValidationError{Field: "size", Message: fmt.Sprintf("must be at most %d (max_file_size)", s.MaxFileSize)}
+	case contentType != nil && !s.AllowsContentType(*contentType):
+		return &files.ValidationError{Field: "content_type", Message: "is not among the allowed_content_types"}
+	}
+	return nil
+}
+
 // CreateFile stores a new file uploaded by uploaderIP.
 func (c *Catalog) CreateFile(ctx context.Context, nf files.NewFile, uploaderIP string) (files.FileMetadata, error) {
+	if err := c.admit(ctx, &nf.Size, &nf.ContentType); err != nil {
+		return files.FileMetadata{}, err
+	}
 	id := files.NewID()
 	now := c.now()
 	var out files.FileMetadata
@@ -295,6 +369,9 @@ func (c *Catalog) CreateFile(ctx context.Context, nf files.NewFile, uploaderIP s
 
 // UpdateFile applies p to the file id; ifVersion > 0 makes it conditional.
 func (c *Catalog) UpdateFile(ctx context.Context, id string, p files.FilePatch, ifVersion int64) (files.FileMetadata, error) {
+	if err := c.admit(ctx, p.Size, p.ContentType); err != nil {
+		return files.FileMetadata{}, err
+	}
 	now := c.now()
 	var out files.FileMetadata
 	err := c.write(ctx, func(tx files.Tx) (files.Invalidation, error) {
@@ -307,6 +384,9 @@ func (c *Catalog) UpdateFile(ctx context.Context, id string, p files.FilePatch, 
 
 // DeleteFile deletes the file id.
 func (c *Catalog) DeleteFile(ctx context.Context, id string) error {
+	if err := c.admit(ctx, nil, nil); err != nil {
+		return err
+	}
 	now := c.now()
 	return c.write(ctx, func(tx files.Tx) (files.Invalidation, error) {
 		_, err := tx.DeleteFile(ctx, id)
@@ -358,7 +438,10 @@ func (c *Catalog) write(ctx context.Context, change func(tx files.Tx) (files.Inv
 		return err
 	})
 	if err != nil {
-		return err
+		return classify(err)
+	}
+	if c.after != nil {
+		c.after()
 	}
 	// The client has its answer only after this: its next read on this
 	// instance must not see the old value.

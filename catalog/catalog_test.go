@@ -438,3 +438,48 @@ func TestFileTTL(t *testing.T) {
 		}
 	}
 }
+
+func TestSettingsAreEnforced(t *testing.T) {
+	forEach(t, func(t *testing.T, newEnv func(*testing.T, func(cache.Store) cache.Store, func(files.Repository) files.Repository) *env) {
+		e := newEnv(t, nil, nil)
+		ctx := t.Context()
+		f, err := e.cat.CreateFile(ctx, newFile("a.txt"), "203.0.113.7")
+		if err != nil {
+			t.Fatal(err)
+		}
+		put := func(s files.SystemSettings) {
+			t.Helper()
+			if _, err := e.cat.PutSettings(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s := files.DefaultSettings()
+		s.MaxFileSize = 100
+		s.AllowedContentTypes = []string{"image/*"}
+		put(s)
+		var ve *files.ValidationError
+		big := files.NewFile{Name: "big.png", Size: 200, ContentType: "image/png"}
+		if _, err := e.cat.CreateFile(ctx, big, "203.0.113.7"); !errors.As(err, &ve) || ve.Field != "size" {
+			t.Fatalf("create over max_file_size: %v", err)
+		}
+		if _, err := e.cat.CreateFile(ctx, newFile("b.txt"), "203.0.113.7"); !errors.As(err, &ve) || ve.Field != "content_type" {
+			t.Fatalf("create of a type not allowed: %v", err)
+		}
+		if _, err := e.cat.CreateFile(ctx, files.NewFile{Name: "ok.png", Size: 50, ContentType: "image/png"}, "203.0.113.7"); err != nil {
+			t.Fatalf("allowed create: %v", err)
+		}
+		s.MaintenanceMode = true
+		put(s)
+		var ra interface{ RetryAfter() time.Duration }
+		name := "c.txt"
+		if _, err := e.cat.UpdateFile(ctx, f.ID, files.FilePatch{Name: &name}, 0); !errors.Is(err, catalog.ErrMaintenance) || !errors.As(err, &ra) {
+			t.Fatalf("update in maintenance mode: %v", err)
+		}
+		if err := e.cat.DeleteFile(ctx, f.ID); !errors.Is(err, catalog.ErrMaintenance) {
+			t.Fatalf("delete in maintenance mode: %v", err)
+		}
+		if _, _, err := e.cat.GetFile(ctx, f.ID); err != nil {
+			t.Fatalf("reads go on in maintenance mode: %v", err)
+		}
+	})
+}

@@ -22,6 +22,10 @@ const (
 	DefaultCacheTTLSettings = 10 * time.Minute
 	DefaultCacheTTLJitter   = 0.1
 	DefaultCacheNearSize    = 10000
+	DefaultCacheFailSafe    = time.Hour
+	DefaultFallbackLimit    = 32
+	DefaultStatsLogInterval = 5 * time.Minute
+	DefaultRedisInfoPeriod  = 30 * time.Second
 
 	DefaultRedisDialTimeout    = 5 * time.Second
 	DefaultRedisReadTimeout    = time.Second
@@ -194,6 +198,20 @@ type CacheConfig struct {
 	// NearSize is the capacity of the in-process near cache, in entries; 0
 	// turns it off. Env CACHE_NEAR_SIZE. Default: 10000.
 	NearSize int
+	// FailSafe keeps cached values this long past their TTL, to be served
+	// (marked stale) when the database fails; 0 turns it off.
+	// Env CACHE_FAIL_SAFE. Default: 1h.
+	FailSafe time.Duration
+	// FallbackLimit bounds the database loads that run at once while Redis
+	// is unavailable; beyond it a request waits briefly, then gets 503 with
+	// Retry-After. 0 means no limit. Env DB_FALLBACK_LIMIT. Default: 32.
+	FallbackLimit int
+	// StatsLogInterval is how often the hit ratio is logged; 0 turns it
+	// off. Env CACHE_STATS_LOG_INTERVAL. Default: 5m.
+	StatsLogInterval time.Duration
+	// RedisInfoInterval is how often Redis INFO is polled for the metrics;
+	// 0 turns the poller off. Env REDIS_INFO_INTERVAL. Default: 30s.
+	RedisInfoInterval time.Duration
 }
 
 // Default returns the configuration used when nothing is set: SQLite, no
@@ -223,6 +241,11 @@ func Default() Config {
 			TTLSettings: DefaultCacheTTLSettings,
 			TTLJitter:   DefaultCacheTTLJitter,
 			NearSize:    DefaultCacheNearSize,
+
+			FailSafe:          DefaultCacheFailSafe,
+			FallbackLimit:     DefaultFallbackLimit,
+			StatsLogInterval:  DefaultStatsLogInterval,
+			RedisInfoInterval: DefaultRedisInfoPeriod,
 		},
 		LogLevel: DefaultLogLevel,
 	}
@@ -281,6 +304,8 @@ func (c Config) LogValue() slog.Value {
 			slog.String("ttl_settings", shortDuration(c.Cache.TTLSettings)),
 			slog.Float64("ttl_jitter", c.Cache.TTLJitter),
 			slog.Int("near_size", c.Cache.NearSize),
+			slog.String("fail_safe", shortDuration(c.Cache.FailSafe)),
+			slog.Int("fallback_limit", c.Cache.FallbackLimit),
 		),
 		slog.String("log_level", strings.ToLower(c.LogLevel.String())),
 	)

@@ -80,6 +80,11 @@ func TestDefault(t *testing.T) {
 			TTLSettings: 10 * time.Minute,
 			TTLJitter:   0.1,
 			NearSize:    10000,
+
+			FailSafe:          time.Hour,
+			FallbackLimit:     32,
+			StatsLogInterval:  5 * time.Minute,
+			RedisInfoInterval: 30 * time.Second,
 		},
 		LogLevel: slog.LevelInfo,
 	}
@@ -191,6 +196,11 @@ func TestLoadEnv(t *testing.T) {
 				TTLSettings: time.Minute,
 				TTLJitter:   0.5,
 				NearSize:    0,
+
+				FailSafe:          time.Hour,
+				FallbackLimit:     32,
+				StatsLogInterval:  5 * time.Minute,
+				RedisInfoInterval: 30 * time.Second,
 			}
 		}},
 		{"http", map[string]string{

@@ -43,8 +43,8 @@ func TestBindUsage(t *testing.T) {
 			t.Errorf("flag --%s usage %q does not name %s", f.Name, f.Usage, env)
 		}
 	})
-	if n != 29 {
-		t.Errorf("%d flags, want 29", n)
+	if n != 33 {
+		t.Errorf("%d flags, want 33", n)
 	}
 }
 

@@ -64,6 +64,15 @@ func (c Config) validate(skip map[string]bool) []error {
 		v.fail("CACHE_TTL_JITTER", "%v must be between 0 and %v", j, MaxCacheTTLJitter)
 	}
 	v.nonNegative("CACHE_NEAR_SIZE", c.Cache.NearSize)
+	v.nonNegative("DB_FALLBACK_LIMIT", c.Cache.FallbackLimit)
+	for _, d := range []struct {
+		env string
+		d   time.Duration
+	}{{"CACHE_FAIL_SAFE", c.Cache.FailSafe}, {"CACHE_STATS_LOG_INTERVAL", c.Cache.StatsLogInterval}, {"REDIS_INFO_INTERVAL", c.Cache.RedisInfoInterval}} {
+		if d.d < 0 {
+			v.fail(d.env, "%v must not be negative", d.d)
+		}
+	}
 
 	switch c.LogLevel {
 	case slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError:

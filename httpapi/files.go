@@ -20,9 +20,13 @@ func (s *server) fileID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return id, true
 }
 
-// setCache sets X-Cache to where the value came from.
+// setCache sets X-Cache to where the value came from, and marks a stale
+// value (served because the database failed) with a Warning as well.
 func setCache(w http.ResponseWriter, origin cache.Origin) {
 	w.Header().Set("X-Cache", origin.String())
+	if origin == cache.OriginStale {
+		w.Header().Set("Warning", `110 - "Response is Stale"`)
+	}
 }
 
 // POST /v1/files

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/filecache/filecache/cache"
+	"github.com/filecache/filecache/cache/breaker"
 	"github.com/filecache/filecache/cache/memstore"
 	"github.com/filecache/filecache/cache/redisstore"
 	"github.com/filecache/filecache/catalog"
@@ -26,6 +27,7 @@ type app struct {
 	repo    *sqlstore.Store
 	store   cache.Store
 	redis   *redisstore.Store // nil without Redis
+	breaker *breaker.Store    // around redis; nil without Redis
 	cache   *cache.Cache
 	catalog *catalog.Catalog
 	metrics *metrics.Metrics
@@ -93,13 +95,21 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *app, 
 		if a.redis, err = redisstore.New(ctx, ro); err != nil {
 			return nil, fmt.Errorf("%s: redis (%s): %w", redisVar(cfg.RedisMode()), cfg.RedisMode(), err)
 		}
-		a.store = a.redis
+		a.breaker = breaker.New(a.redis, breaker.Options{OnStateChange: a.breakerChanged})
+		a.store = a.breaker
 		log.Info("connected to Redis", "mode", a.redis.Mode(), "addrs", cfg.Redis.Addrs)
 	}
 	if a.metrics, err = a.newMetrics(); err != nil {
 		return nil, err
 	}
-	if a.cache, err = cache.New(a.store, cache.Options{Prefix: cfg.Cache.Prefix, Jitter: jitter(cfg.Cache.TTLJitter), NearSize: cfg.Cache.NearSize, Observer: a.metrics}); err != nil {
+	if a.cache, err = cache.New(a.store, cache.Options{
+		Prefix:        cfg.Cache.Prefix,
+		Jitter:        jitter(cfg.Cache.TTLJitter),
+		NearSize:      cfg.Cache.NearSize,
+		FallbackLimit: cfg.Cache.FallbackLimit,
+		Observer:      a.metrics,
+		Logger:        log,
+	}); err != nil {
 		return nil, err
 	}
 	if err = a.metrics.CollectCache(a.cache); err != nil {
@@ -113,7 +123,9 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *app, 
 			Search:   cfg.Cache.TTLSearch,
 			Settings: cfg.Cache.TTLSettings,
 		},
-		Logger: log,
+		FailSafe:    cfg.Cache.FailSafe,
+		Logger:      log,
+		AfterCommit: failpoint(log),
 	})
 	if err != nil {
 		return nil, err
@@ -130,6 +142,40 @@ func redisVar(mode string) string {
 		return "REDIS_SENTINEL_ADDRS"
 	}
 	return "REDIS_URL"
+}
+
+// failpointEnv names a fault to inject, for crash-recovery tests only:
+// "exit-after-commit" ends the process right after a write commits, before
+// its invalidation, as a crash would.
+const failpointEnv = "FILECACHE_FAILPOINT"
+
+func failpoint(log *slog.Logger) func() {
+	if os.Getenv(failpointEnv) != "exit-after-commit" {
+		return nil
+	}
+	log.Warn("fault injection on: the process exits after the next committed write", "env", failpointEnv)
+	return func() { os.Exit(3) }
+}
+
+// breakerChanged logs every transition of the breaker (the alert hook; the
+// state is also the cache_breaker_state metric) and, when the breaker
+// opens, suspends cache reads until the outbox is replayed: writes made
+// while Redis was unreachable are invalidated before any read trusts it.
+func (a *app) breakerChanged(from, to breaker.State) {
+	level := slog.LevelWarn
+	if to == breaker.Closed {
+		level = slog.LevelInfo
+	}
+	a.log.Log(context.Background(), level, "cache circuit breaker", "from", from.String(), "to", to.String())
+	if a.catalog == nil {
+		return
+	}
+	switch to {
+	case breaker.Open:
+		a.catalog.SuspendCacheReads()
+	case breaker.Closed:
+		a.catalog.Kick() // replay the outbox now, to readmit reads sooner
+	}
 }
 
 // jitter maps the configuration's 0 (no jitter) onto cache.Options, where 0

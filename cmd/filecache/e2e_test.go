@@ -34,8 +34,8 @@ import (
 
 const testAdminToken = "e2e-admin-token-7f3a"
 
-// backend is one combination of database and cache store.
-type backend struct {
+// e2eBackend is one combination of database and cache store.
+type e2eBackend struct {
 	name string
 	// dsn returns the DATABASE_URL of a fresh database.
 	dsn func(testing.TB) string
@@ -46,38 +46,38 @@ type backend struct {
 	wantStore string
 }
 
-// backends returns the matrix of the end-to-end suite.
-func backends() []backend {
+// e2eBackends returns the matrix of the end-to-end suite.
+func e2eBackends() []e2eBackend {
 	standalone := func(t testing.TB) map[string]string {
 		return map[string]string{"REDIS_URL": redistest.Require(t, redistest.EnvRedisURL)}
 	}
 	cluster := func(t testing.TB) map[string]string {
 		return map[string]string{"REDIS_CLUSTER_NODES": strings.Join(redistest.RequireList(t, redistest.EnvRedisClusterNodes), ",")}
 	}
-	var out []backend
+	var out []e2eBackend
 	for _, db := range sqltest.Engines() {
 		out = append(out,
-			backend{name: db.Name + "/standalone", dsn: db.DSN, redis: standalone, wantStore: "redis standalone"},
-			backend{name: db.Name + "/cluster", dsn: db.DSN, redis: cluster, wantStore: "redis cluster"},
+			e2eBackend{name: db.Name + "/standalone", dsn: db.DSN, redis: standalone, wantStore: "redis standalone"},
+			e2eBackend{name: db.Name + "/cluster", dsn: db.DSN, redis: cluster, wantStore: "redis cluster"},
 		)
 	}
-	return append(out, backend{name: "sqlite/memory", dsn: sqltest.SQLiteDSN, wantStore: "memory"})
+	return append(out, e2eBackend{name: "sqlite/memory", dsn: sqltest.SQLiteDSN, wantStore: "memory"})
 }
 
-// testServer is the service under test.
-type testServer struct {
+// e2eServer is the service under test.
+type e2eServer struct {
 	*httptest.Server
 	app *app
 }
 
-// startServer builds the service on b from the environment env (on top of
+// startE2EServer builds the service on b from the environment env (on top of
 // the defaults of the suite: a fresh database, a unique CACHE_PREFIX, the
 // admin token, a high rate limit); a value "" in env unsets the variable.
-func startServer(t testing.TB, b backend, env map[string]string) *testServer {
+func startE2EServer(t testing.TB, b e2eBackend, env map[string]string) *e2eServer {
 	t.Helper()
 	vars := map[string]string{
 		"DATABASE_URL":          b.dsn(t),
-		"CACHE_PREFIX":          "e2e" + randomHex(6) + ":",
+		"CACHE_PREFIX":          "e2e" + e2eRandomHex(6) + ":",
 		"ADMIN_TOKEN":           testAdminToken,
 		"RATE_LIMIT_PER_MINUTE": "100000",
 		"LOG_LEVEL":             "warn",
@@ -114,24 +114,24 @@ func startServer(t testing.TB, b backend, env map[string]string) *testServer {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close) // runs before a.Close
-	return &testServer{Server: srv, app: a}
+	return &e2eServer{Server: srv, app: a}
 }
 
-func randomHex(n int) string {
+func e2eRandomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
 
-// response is an answer read in full.
-type response struct {
+// e2eResponse is an answer read in full.
+type e2eResponse struct {
 	method, path string
 	status       int
 	header       http.Header
 	body         []byte
 }
 
-func (r response) String() string {
+func (r e2eResponse) String() string {
 	return fmt.Sprintf("%s %s: %d %s", r.method, truncateForLog(r.path), r.status, truncateForLog(string(r.body)))
 }
 
@@ -146,7 +146,7 @@ func truncateForLog(s string) string {
 // or anything else (sent as JSON). hdr are header name, value pairs; a
 // body gets Content-Type application/json unless hdr sets one ("" for
 // none).
-func (s *testServer) do(t testing.TB, method, path string, body any, hdr ...string) response {
+func (s *e2eServer) do(t testing.TB, method, path string, body any, hdr ...string) e2eResponse {
 	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -185,17 +185,17 @@ func (s *testServer) do(t testing.TB, method, path string, body any, hdr ...stri
 	if err != nil {
 		t.Fatalf("%s %s: read body: %v", method, path, err)
 	}
-	return response{method: method, path: path, status: resp.StatusCode, header: resp.Header, body: data}
+	return e2eResponse{method: method, path: path, status: resp.StatusCode, header: resp.Header, body: data}
 }
 
 // admin is do with the admin token.
-func (s *testServer) admin(t testing.TB, method, path string, body any, hdr ...string) response {
+func (s *e2eServer) admin(t testing.TB, method, path string, body any, hdr ...string) e2eResponse {
 	t.Helper()
 	return s.do(t, method, path, body, append([]string{"Authorization", "Bearer " + testAdminToken}, hdr...)...)
 }
 
 // wantStatus fails t unless r has status.
-func wantStatus(t testing.TB, r response, status int) {
+func wantStatus(t testing.TB, r e2eResponse, status int) {
 	t.Helper()
 	if r.status != status {
 		t.Fatalf("%v; want status %d", r, status)
@@ -203,7 +203,7 @@ func wantStatus(t testing.TB, r response, status int) {
 }
 
 // decode checks that r has status and a JSON body, and decodes it.
-func decode[T any](t testing.TB, r response, status int) T {
+func decodeAs[T any](t testing.TB, r e2eResponse, status int) T {
 	t.Helper()
 	wantStatus(t, r, status)
 	if ct := r.header.Get("Content-Type"); ct != "application/json" {
@@ -221,7 +221,7 @@ func decode[T any](t testing.TB, r response, status int) T {
 // checkErrorBody reports what is wrong with an error response: it must be
 // JSON and exactly {"error": {"code": code, "message": "..."}} with a
 // non-empty message (any code when code is "").
-func checkErrorBody(r response, code string) string {
+func checkErrorBody(r e2eResponse, code string) string {
 	if ct := r.header.Get("Content-Type"); ct != "application/json" {
 		return fmt.Sprintf("Content-Type %q, want application/json", ct)
 	}
@@ -251,7 +251,7 @@ func checkErrorBody(r response, code string) string {
 
 // wantError fails t unless r has status and the JSON error body with code
 // (any code when code is "").
-func wantError(t testing.TB, r response, status int, code string) {
+func wantError(t testing.TB, r e2eResponse, status int, code string) {
 	t.Helper()
 	wantStatus(t, r, status)
 	if msg := checkErrorBody(r, code); msg != "" {
@@ -260,37 +260,37 @@ func wantError(t testing.TB, r response, status int, code string) {
 }
 
 // wantCache fails t unless r has one of the X-Cache values.
-func wantCache(t testing.TB, r response, want ...string) {
+func wantCache(t testing.TB, r e2eResponse, want ...string) {
 	t.Helper()
 	if got := r.header.Get("X-Cache"); !slices.Contains(want, got) {
 		t.Fatalf("%v: X-Cache %q, want one of %q", r, got, want)
 	}
 }
 
-func sha256Hex(s string) string {
+func e2eSHA256Hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
 }
 
 // create posts nf and returns the created file.
-func (s *testServer) create(t testing.TB, nf files.NewFile) files.FileMetadata {
+func (s *e2eServer) create(t testing.TB, nf files.NewFile) files.FileMetadata {
 	t.Helper()
-	return decode[files.FileMetadata](t, s.do(t, "POST", "/v1/files", nf), http.StatusCreated)
+	return decodeAs[files.FileMetadata](t, s.do(t, "POST", "/v1/files", nf), http.StatusCreated)
 }
 
-func (s *testServer) get(t testing.TB, id string) (files.FileMetadata, response) {
+func (s *e2eServer) get(t testing.TB, id string) (files.FileMetadata, e2eResponse) {
 	t.Helper()
 	r := s.do(t, "GET", "/v1/files/"+id, nil)
-	return decode[files.FileMetadata](t, r, http.StatusOK), r
+	return decodeAs[files.FileMetadata](t, r, http.StatusOK), r
 }
 
-func (s *testServer) search(t testing.TB, q url.Values) (files.SearchResult, response) {
+func (s *e2eServer) search(t testing.TB, q url.Values) (files.SearchResult, e2eResponse) {
 	t.Helper()
 	r := s.do(t, "GET", "/v1/files?"+q.Encode(), nil)
-	return decode[files.SearchResult](t, r, http.StatusOK), r
+	return decodeAs[files.SearchResult](t, r, http.StatusOK), r
 }
 
-func names(fs []files.FileMetadata) []string {
+func fileNames(fs []files.FileMetadata) []string {
 	out := make([]string, len(fs))
 	for i, f := range fs {
 		out[i] = f.Name
@@ -306,7 +306,7 @@ func TestE2E(t *testing.T) {
 	suite := []struct {
 		name string
 		env  map[string]string
-		run  func(t *testing.T, s *testServer, b backend)
+		run  func(t *testing.T, s *e2eServer, b e2eBackend)
 	}{
 		{"files", nil, testFiles},
 		{"file_validation", nil, testFileValidation},
@@ -323,13 +323,13 @@ func TestE2E(t *testing.T) {
 		{"rate_limit", map[string]string{"RATE_LIMIT_PER_MINUTE": "5"}, testRateLimit},
 		{"hostile", nil, testHostile},
 	}
-	for _, b := range backends() {
+	for _, b := range e2eBackends() {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			for _, tc := range suite {
 				t.Run(tc.name, func(t *testing.T) {
 					t.Parallel()
-					tc.run(t, startServer(t, b, tc.env), b)
+					tc.run(t, startE2EServer(t, b, tc.env), b)
 				})
 			}
 		})
@@ -338,13 +338,13 @@ func TestE2E(t *testing.T) {
 
 // testFiles is the issue's curl cycle: create, read (miss, then hit),
 // update with If-Match, read the new version, delete, 404.
-func testFiles(t *testing.T, s *testServer, _ backend) {
-	sum := sha256Hex("report")
+func testFiles(t *testing.T, s *e2eServer, _ e2eBackend) {
+	sum := e2eSHA256Hex("report")
 	before := time.Now().UTC().Add(-time.Second)
 	r := s.do(t, "POST", "/v1/files", files.NewFile{
 		Name: "report.pdf", Size: 12345, ContentType: "application/pdf", Checksum: sum, Tags: []string{"docs", "q1"},
 	})
-	created := decode[files.FileMetadata](t, r, http.StatusCreated)
+	created := decodeAs[files.FileMetadata](t, r, http.StatusCreated)
 	after := time.Now().UTC().Add(time.Second)
 	if err := files.ValidateID(created.ID); err != nil {
 		t.Fatalf("created id %q: %v", created.ID, err)
@@ -384,7 +384,7 @@ func testFiles(t *testing.T, s *testServer, _ backend) {
 
 	// PATCH with the current version.
 	r = s.do(t, "PATCH", "/v1/files/"+created.ID, map[string]any{"name": "report-v2.pdf", "tags": []string{"docs"}}, "If-Match", `"1"`)
-	updated := decode[files.FileMetadata](t, r, http.StatusOK)
+	updated := decodeAs[files.FileMetadata](t, r, http.StatusOK)
 	if updated.Version != 2 || updated.Name != "report-v2.pdf" || !slices.Equal(updated.Tags, []string{"docs"}) ||
 		updated.Size != 12345 || !updated.CreatedAt.Equal(created.CreatedAt) || updated.UpdatedAt.Before(created.UpdatedAt) {
 		t.Errorf("PATCH answered %+v", updated)
@@ -415,10 +415,10 @@ func testFiles(t *testing.T, s *testServer, _ backend) {
 		t.Errorf("after refused PATCHes: %+v, want version 2 report-v2.pdf", got)
 	}
 	// If-Match: * and no If-Match are unconditional.
-	if u := decode[files.FileMetadata](t, s.do(t, "PATCH", "/v1/files/"+created.ID, map[string]any{"size": 1}, "If-Match", "*"), http.StatusOK); u.Version != 3 || u.Size != 1 {
+	if u := decodeAs[files.FileMetadata](t, s.do(t, "PATCH", "/v1/files/"+created.ID, map[string]any{"size": 1}, "If-Match", "*"), http.StatusOK); u.Version != 3 || u.Size != 1 {
 		t.Errorf("PATCH If-Match *: %+v, want version 3 size 1", u)
 	}
-	if u := decode[files.FileMetadata](t, s.do(t, "PATCH", "/v1/files/"+created.ID, map[string]any{"checksum": ""}), http.StatusOK); u.Version != 4 || u.Checksum != "" {
+	if u := decodeAs[files.FileMetadata](t, s.do(t, "PATCH", "/v1/files/"+created.ID, map[string]any{"checksum": ""}), http.StatusOK); u.Version != 4 || u.Checksum != "" {
 		t.Errorf("PATCH without If-Match: %+v, want version 4 without checksum", u)
 	}
 
@@ -454,7 +454,7 @@ func testFiles(t *testing.T, s *testServer, _ backend) {
 }
 
 // testFileValidation checks the rules of POST and PATCH bodies.
-func testFileValidation(t *testing.T, s *testServer, _ backend) {
+func testFileValidation(t *testing.T, s *e2eServer, _ e2eBackend) {
 	tags33 := make([]string, 33)
 	for i := range tags33 {
 		tags33[i] = "t" + strconv.Itoa(i)
@@ -473,7 +473,7 @@ func testFileValidation(t *testing.T, s *testServer, _ backend) {
 		{"negative size", map[string]any{"name": "a", "size": -1}},
 		{"huge size", map[string]any{"name": "a", "size": int64(files.MaxSize) + 1}},
 		{"short checksum", map[string]any{"name": "a", "checksum": "abc"}},
-		{"upper checksum", map[string]any{"name": "a", "checksum": strings.ToUpper(sha256Hex("x"))}},
+		{"upper checksum", map[string]any{"name": "a", "checksum": strings.ToUpper(e2eSHA256Hex("x"))}},
 		{"content type", map[string]any{"name": "a", "content_type": "text/é"}},
 		{"33 tags", map[string]any{"name": "a", "tags": tags33}},
 		{"empty tag", map[string]any{"name": "a", "tags": []string{""}}},
@@ -507,7 +507,7 @@ func make32Tags() []string {
 
 // testSearch pages through results and checks the limits, cursors and
 // that search text is matched literally.
-func testSearch(t *testing.T, s *testServer, _ backend) {
+func testSearch(t *testing.T, s *e2eServer, _ e2eBackend) {
 	var paged []string
 	for i := range 7 {
 		paged = append(paged, s.create(t, files.NewFile{Name: fmt.Sprintf("page-%d.bin", i), Size: int64(i), Tags: []string{"paged"}}).ID)
@@ -579,13 +579,13 @@ func testSearch(t *testing.T, s *testServer, _ backend) {
 	for _, tc := range literal {
 		for range 2 { // the second answer comes from the cache
 			res, _ := s.search(t, url.Values{"q": {tc.q}})
-			if got := names(res.Items); !slices.Equal(got, tc.want) {
+			if got := fileNames(res.Items); !slices.Equal(got, tc.want) {
 				t.Errorf("q=%q: %q, want %q", tc.q, got, tc.want)
 			}
 		}
 	}
 	if res, _ := s.search(t, url.Values{"q": {"a"}, "tag": {"special"}, "limit": {"200"}}); len(res.Items) != 6 {
-		t.Errorf("q=a&tag=special: %q, want the 6 special files", names(res.Items))
+		t.Errorf("q=a&tag=special: %q, want the 6 special files", fileNames(res.Items))
 	}
 	if res, _ := s.search(t, url.Values{"tag": {"nothing"}}); len(res.Items) != 0 || res.Items == nil {
 		t.Errorf("unknown tag: %+v, want an empty (non-null) list", res)
@@ -608,7 +608,7 @@ func testSearch(t *testing.T, s *testServer, _ backend) {
 
 // testSearchInvalidation checks that a cached search shows the writes made
 // after it: creating, renaming and deleting files invalidate tag "files".
-func testSearchInvalidation(t *testing.T, s *testServer, _ backend) {
+func testSearchInvalidation(t *testing.T, s *e2eServer, _ e2eBackend) {
 	q := url.Values{"tag": {"fresh"}}
 	res, r := s.search(t, q)
 	wantCache(t, r, "miss")
@@ -628,7 +628,7 @@ func testSearchInvalidation(t *testing.T, s *testServer, _ backend) {
 	if res, _ := s.search(t, byName); len(res.Items) != 0 {
 		t.Fatalf("q=renamed before the rename: %+v", res.Items)
 	}
-	decode[files.FileMetadata](t, s.do(t, "PATCH", "/v1/files/"+f.ID, map[string]any{"name": "renamed.txt"}), http.StatusOK)
+	decodeAs[files.FileMetadata](t, s.do(t, "PATCH", "/v1/files/"+f.ID, map[string]any{"name": "renamed.txt"}), http.StatusOK)
 	if res, _ := s.search(t, byName); len(res.Items) != 1 || res.Items[0].Version != 2 {
 		t.Fatalf("q=renamed after the rename: %+v, want the file at version 2", res.Items)
 	}
@@ -643,7 +643,7 @@ func testSearchInvalidation(t *testing.T, s *testServer, _ backend) {
 
 // testDownloadsStats counts downloads and checks that today's statistics
 // follow uploads and downloads, through their cache.
-func testDownloadsStats(t *testing.T, s *testServer, _ backend) {
+func testDownloadsStats(t *testing.T, s *e2eServer, _ e2eBackend) {
 	today := time.Now().UTC().Format(files.DateLayout)
 	defer func() {
 		if now := time.Now().UTC().Format(files.DateLayout); now != today {
@@ -653,7 +653,7 @@ func testDownloadsStats(t *testing.T, s *testServer, _ backend) {
 	stats := func(wantCacheVals ...string) files.FileStats {
 		t.Helper()
 		r := s.do(t, "GET", "/v1/stats/"+today, nil)
-		st := decode[files.FileStats](t, r, http.StatusOK)
+		st := decodeAs[files.FileStats](t, r, http.StatusOK)
 		if len(wantCacheVals) > 0 {
 			wantCache(t, r, wantCacheVals...)
 		}
@@ -670,7 +670,7 @@ func testDownloadsStats(t *testing.T, s *testServer, _ backend) {
 		t.Errorf("stats after 2 uploads: %+v, want %+v", got, want)
 	}
 	for i := 1; i <= 3; i++ {
-		d := decode[struct {
+		d := decodeAs[struct {
 			DownloadCount int64 `json:"download_count"`
 		}](t, s.do(t, "POST", "/v1/files/"+a.ID+"/downloads", nil), http.StatusOK)
 		if d.DownloadCount != int64(i) {
@@ -686,7 +686,7 @@ func testDownloadsStats(t *testing.T, s *testServer, _ backend) {
 	}
 	// Another day is untouched; days far away are valid.
 	for _, d := range []string{"2000-01-01", "9999-12-31", "0001-01-01"} {
-		if got := decode[files.FileStats](t, s.do(t, "GET", "/v1/stats/"+d, nil), http.StatusOK); got != (files.FileStats{Date: d}) {
+		if got := decodeAs[files.FileStats](t, s.do(t, "GET", "/v1/stats/"+d, nil), http.StatusOK); got != (files.FileStats{Date: d}) {
 			t.Errorf("stats of %s: %+v, want zeros", d, got)
 		}
 	}
@@ -699,9 +699,9 @@ func testDownloadsStats(t *testing.T, s *testServer, _ backend) {
 }
 
 // testSession checks that /v1 requests count in the caller's session.
-func testSession(t *testing.T, s *testServer, _ backend) {
+func testSession(t *testing.T, s *e2eServer, _ e2eBackend) {
 	type session = files.UserSession
-	first := decode[session](t, s.do(t, "GET", "/v1/session", nil), http.StatusOK)
+	first := decodeAs[session](t, s.do(t, "GET", "/v1/session", nil), http.StatusOK)
 	if first.IP != "127.0.0.1" || first.Requests != 1 || first.FirstSeen.IsZero() || first.LastSeen.Before(first.FirstSeen) {
 		t.Fatalf("first session: %+v, want 127.0.0.1 with 1 request", first)
 	}
@@ -709,7 +709,7 @@ func testSession(t *testing.T, s *testServer, _ backend) {
 	s.do(t, "GET", "/v1/files/"+uuid.NewString(), nil) // a 404 counts too
 	s.do(t, "GET", "/healthz", nil)                    // not /v1: does not count
 	s.do(t, "GET", "/admin/cache/stats", nil)          // idem
-	got := decode[session](t, s.do(t, "GET", "/v1/session", nil), http.StatusOK)
+	got := decodeAs[session](t, s.do(t, "GET", "/v1/session", nil), http.StatusOK)
 	if got.Requests != 4 || !got.FirstSeen.Equal(first.FirstSeen) || got.LastSeen.Before(first.LastSeen) {
 		t.Errorf("session after 3 more /v1 requests: %+v, want 4 requests since %v", got, first.FirstSeen)
 	}
@@ -717,8 +717,8 @@ func testSession(t *testing.T, s *testServer, _ backend) {
 }
 
 // testSettings checks GET and PUT /v1/settings and its admin guard.
-func testSettings(t *testing.T, s *testServer, _ backend) {
-	def := decode[files.SystemSettings](t, s.do(t, "GET", "/v1/settings", nil), http.StatusOK)
+func testSettings(t *testing.T, s *e2eServer, _ e2eBackend) {
+	def := decodeAs[files.SystemSettings](t, s.do(t, "GET", "/v1/settings", nil), http.StatusOK)
 	if diff := cmp.Diff(files.DefaultSettings(), def); diff != "" {
 		t.Errorf("default settings (-want +got):\n%s", diff)
 	}
@@ -735,10 +735,10 @@ func testSettings(t *testing.T, s *testServer, _ backend) {
 			t.Errorf("401 with WWW-Authenticate %q", r.header.Get("WWW-Authenticate"))
 		}
 	}
-	if got := decode[files.SystemSettings](t, s.do(t, "GET", "/v1/settings", nil), http.StatusOK); !cmp.Equal(got, def) {
+	if got := decodeAs[files.SystemSettings](t, s.do(t, "GET", "/v1/settings", nil), http.StatusOK); !cmp.Equal(got, def) {
 		t.Errorf("settings changed by refused PUTs: %+v", got)
 	}
-	stored := decode[files.SystemSettings](t, s.admin(t, "PUT", "/v1/settings", put), http.StatusOK)
+	stored := decodeAs[files.SystemSettings](t, s.admin(t, "PUT", "/v1/settings", put), http.StatusOK)
 	if stored.UpdatedAt.IsZero() {
 		t.Errorf("PUT answered updated_at zero")
 	}
@@ -748,7 +748,7 @@ func testSettings(t *testing.T, s *testServer, _ backend) {
 	}
 	// Visible at once, though the old value was cached.
 	for range 2 {
-		if diff := cmp.Diff(put, decode[files.SystemSettings](t, s.do(t, "GET", "/v1/settings", nil), http.StatusOK)); diff != "" {
+		if diff := cmp.Diff(put, decodeAs[files.SystemSettings](t, s.do(t, "GET", "/v1/settings", nil), http.StatusOK)); diff != "" {
 			t.Errorf("GET after PUT (-want +got):\n%s", diff)
 		}
 	}
@@ -763,14 +763,14 @@ func testSettings(t *testing.T, s *testServer, _ backend) {
 		wantError(t, s.admin(t, "PUT", "/v1/settings", body), http.StatusBadRequest, "validation_failed")
 	}
 	wantError(t, s.admin(t, "PUT", "/v1/settings", `{"max_file_size":1,"color":"red"}`), http.StatusBadRequest, "unknown_field")
-	if diff := cmp.Diff(put, decode[files.SystemSettings](t, s.do(t, "GET", "/v1/settings", nil), http.StatusOK)); diff != "" {
+	if diff := cmp.Diff(put, decodeAs[files.SystemSettings](t, s.do(t, "GET", "/v1/settings", nil), http.StatusOK)); diff != "" {
 		t.Errorf("settings changed by invalid PUTs (-want +got):\n%s", diff)
 	}
 }
 
 // testHealth checks /healthz and /readyz.
-func testHealth(t *testing.T, s *testServer, b backend) {
-	h := decode[map[string]any](t, s.do(t, "GET", "/healthz", nil), http.StatusOK)
+func testHealth(t *testing.T, s *e2eServer, b e2eBackend) {
+	h := decodeAs[map[string]any](t, s.do(t, "GET", "/healthz", nil), http.StatusOK)
 	if h["status"] != "ok" {
 		t.Errorf("/healthz: %v", h)
 	}
@@ -800,27 +800,32 @@ func testHealth(t *testing.T, s *testServer, b backend) {
 	wantError(t, s.do(t, "DELETE", "/readyz", nil), http.StatusMethodNotAllowed, "method_not_allowed")
 }
 
-type familyStats struct {
+type e2eFamilyStats struct {
 	Family string `json:"family"`
 	Hits   uint64 `json:"hits"`
 	Misses uint64 `json:"misses"`
 }
 
-// cacheStats is the part of GET /admin/cache/stats the tests read.
-type cacheStats struct {
-	Families []familyStats `json:"families"`
-	Hits     uint64        `json:"hits"`
-	Misses   uint64        `json:"misses"`
-	HitRatio float64       `json:"hit_ratio"`
+// e2eCacheStats is the part of GET /admin/cache/stats the tests read.
+type e2eCacheStats struct {
+	Families []e2eFamilyStats `json:"families"`
+	Hits     uint64           `json:"hits"`
+	Misses   uint64           `json:"misses"`
+	HitRatio float64          `json:"hit_ratio"`
 	Outbox   struct {
 		Pending int `json:"pending"`
 	} `json:"outbox"`
+	Breaker     string `json:"breaker"`
+	RedisMemory []struct {
+		Node      string `json:"node"`
+		UsedBytes int64  `json:"used_memory_bytes"`
+	} `json:"redis_memory"`
 }
 
-func adminStats(t *testing.T, r response) cacheStats {
+func readAdminStats(t *testing.T, r e2eResponse) e2eCacheStats {
 	t.Helper()
 	wantStatus(t, r, http.StatusOK)
-	var st cacheStats
+	var st e2eCacheStats
 	if err := json.Unmarshal(r.body, &st); err != nil {
 		t.Fatalf("%v: %v", r, err)
 	}
@@ -829,7 +834,7 @@ func adminStats(t *testing.T, r response) cacheStats {
 
 // testAdmin checks the cache administration: stats, invalidation by key,
 // tag and pattern, the report, and the token guard.
-func testAdmin(t *testing.T, s *testServer, b backend) {
+func testAdmin(t *testing.T, s *e2eServer, b e2eBackend) {
 	for _, path := range []string{"/admin/cache/stats", "/admin/cache/report"} {
 		wantError(t, s.do(t, "GET", path, nil), http.StatusUnauthorized, "unauthorized")
 		wantError(t, s.do(t, "GET", path, nil, "Authorization", "Bearer nope"), http.StatusUnauthorized, "unauthorized")
@@ -852,15 +857,21 @@ func testAdmin(t *testing.T, s *testServer, b backend) {
 	}
 	miss(f.ID)
 	hit(f.ID)
-	st := adminStats(t, s.admin(t, "GET", "/admin/cache/stats", nil))
-	i := slices.IndexFunc(st.Families, func(c familyStats) bool { return c.Family == "file" })
+	st := readAdminStats(t, s.admin(t, "GET", "/admin/cache/stats", nil))
+	i := slices.IndexFunc(st.Families, func(c e2eFamilyStats) bool { return c.Family == "file" })
 	if i < 0 || st.Families[i].Hits != 1 || st.Families[i].Misses != 1 || st.Hits < 1 || st.Misses < 1 || st.HitRatio <= 0 || st.HitRatio >= 1 {
 		t.Errorf("cache stats after a miss and a hit: %s", s.admin(t, "GET", "/admin/cache/stats", nil).body)
 	}
 	if st.Outbox.Pending != 0 {
 		t.Errorf("outbox backlog %d, want 0", st.Outbox.Pending)
 	}
-	rep := decode[map[string]any](t, s.admin(t, "GET", "/admin/cache/report", nil), http.StatusOK)
+	if st.Breaker == "" {
+		t.Errorf("cache stats without the breaker state")
+	}
+	if b.redis != nil && (len(st.RedisMemory) == 0 || st.RedisMemory[0].UsedBytes <= 0 || st.RedisMemory[0].Node == "") {
+		t.Errorf("cache stats on Redis without its memory: %+v", st.RedisMemory)
+	}
+	rep := decodeAs[map[string]any](t, s.admin(t, "GET", "/admin/cache/report", nil), http.StatusOK)
 	if _, ok := rep["families"]; !ok {
 		t.Errorf("report without families: %v", rep)
 	}
@@ -870,7 +881,7 @@ func testAdmin(t *testing.T, s *testServer, b backend) {
 
 	invalidate := func(body any) int {
 		t.Helper()
-		return decode[struct {
+		return decodeAs[struct {
 			Deleted int `json:"deleted"`
 		}](t, s.admin(t, "POST", "/admin/cache/invalidate", body), http.StatusOK).Deleted
 	}
@@ -915,8 +926,8 @@ func testAdmin(t *testing.T, s *testServer, b backend) {
 	hit(f.ID)
 	// A pattern stays inside the cache prefix: "*" on another service
 	// sharing the store deletes none of ours.
-	other := startServer(t, b, nil)
-	if n := decode[struct {
+	other := startE2EServer(t, b, nil)
+	if n := decodeAs[struct {
 		Deleted int `json:"deleted"`
 	}](t, other.admin(t, "POST", "/admin/cache/invalidate", map[string]any{"pattern": "*"}), http.StatusOK).Deleted; n != 0 {
 		t.Errorf("pattern * on an empty prefix deleted %d, want 0", n)
@@ -978,7 +989,7 @@ func cacheGlobEscape(s string) string {
 }
 
 // testAdminWarm checks that warming loads the most downloaded files.
-func testAdminWarm(t *testing.T, s *testServer, _ backend) {
+func testAdminWarm(t *testing.T, s *e2eServer, _ e2eBackend) {
 	a := s.create(t, files.NewFile{Name: "a"})
 	b := s.create(t, files.NewFile{Name: "b"})
 	c := s.create(t, files.NewFile{Name: "c"})
@@ -989,7 +1000,7 @@ func testAdminWarm(t *testing.T, s *testServer, _ backend) {
 		Files      int     `json:"files"`
 		DurationMS float64 `json:"duration_ms"`
 	}
-	if w := decode[warm](t, s.admin(t, "POST", "/admin/cache/warm?limit=2", nil), http.StatusOK); w.Files != 2 || w.DurationMS < 0 {
+	if w := decodeAs[warm](t, s.admin(t, "POST", "/admin/cache/warm?limit=2", nil), http.StatusOK); w.Files != 2 || w.DurationMS < 0 {
 		t.Errorf("warm limit=2: %+v, want 2 files", w)
 	}
 	for _, tc := range []struct {
@@ -999,7 +1010,7 @@ func testAdminWarm(t *testing.T, s *testServer, _ backend) {
 		_, r := s.get(t, tc.id)
 		wantCache(t, r, tc.want...)
 	}
-	if w := decode[warm](t, s.admin(t, "POST", "/admin/cache/warm", nil), http.StatusOK); w.Files != 3 {
+	if w := decodeAs[warm](t, s.admin(t, "POST", "/admin/cache/warm", nil), http.StatusOK); w.Files != 3 {
 		t.Errorf("warm with the default limit: %+v, want the 3 files", w)
 	}
 	for _, l := range []string{"0", "10001", "x", "-1", "", "1e3"} {
@@ -1010,7 +1021,7 @@ func testAdminWarm(t *testing.T, s *testServer, _ backend) {
 
 // testAdminDisabled checks that without ADMIN_TOKEN every admin route is
 // 403, whatever the request carries.
-func testAdminDisabled(t *testing.T, s *testServer, _ backend) {
+func testAdminDisabled(t *testing.T, s *e2eServer, _ e2eBackend) {
 	routes := []struct{ method, path, body string }{
 		{"GET", "/admin/cache/stats", ""},
 		{"POST", "/admin/cache/invalidate", `{"pattern":"*"}`},
@@ -1027,14 +1038,14 @@ func testAdminDisabled(t *testing.T, s *testServer, _ backend) {
 			wantError(t, s.do(t, rt.method, rt.path, body, "Authorization", auth), http.StatusForbidden, "forbidden")
 		}
 	}
-	if got := decode[files.SystemSettings](t, s.do(t, "GET", "/v1/settings", nil), http.StatusOK); got.MaxFileSize != files.DefaultMaxFileSize {
+	if got := decodeAs[files.SystemSettings](t, s.do(t, "GET", "/v1/settings", nil), http.StatusOK); got.MaxFileSize != files.DefaultMaxFileSize {
 		t.Errorf("settings changed: %+v", got)
 	}
 }
 
 // testBodiesAndRoutes checks the decoding of bodies and the router's
 // answers.
-func testBodiesAndRoutes(t *testing.T, s *testServer, _ backend) {
+func testBodiesAndRoutes(t *testing.T, s *e2eServer, _ e2eBackend) {
 	f := s.create(t, files.NewFile{Name: "body.txt"})
 	// Each route that takes a body, with a valid body and a string field.
 	for _, target := range []struct{ method, path, valid, field string }{
@@ -1137,7 +1148,7 @@ func testBodiesAndRoutes(t *testing.T, s *testServer, _ backend) {
 
 // testRateLimit checks that the 6th request of a minute with a limit of 5
 // is refused, with the headers of API.md.
-func testRateLimit(t *testing.T, s *testServer, _ backend) {
+func testRateLimit(t *testing.T, s *e2eServer, _ e2eBackend) {
 	for i := 1; i <= 5; i++ {
 		r := s.do(t, "GET", "/v1/settings", nil)
 		wantStatus(t, r, http.StatusOK)

@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/filecache/filecache/catalog"
 	"github.com/filecache/filecache/httpapi"
+	"github.com/filecache/filecache/internal/redisinfo"
 	"github.com/filecache/filecache/ratelimit"
 	"github.com/filecache/filecache/report"
 )
@@ -22,15 +24,61 @@ func (ad admin) Warm(ctx context.Context, limit int) (httpapi.WarmResult, error)
 	return httpapi.WarmResult{Files: res.Files, Duration: res.Duration}, err
 }
 
-func (ad admin) CacheStats(ctx context.Context) (any, error) { return ad.a.catalog.CacheStats(ctx) }
+// adminCacheStats is the body of GET /admin/cache/stats.
+type adminCacheStats struct {
+	catalog.CacheStats
+	Breaker     string        `json:"breaker"`
+	CacheReads  string        `json:"cache_reads"`
+	RedisMemory []redisMemory `json:"redis_memory,omitempty"`
+}
+
+// redisMemory is the memory of one Redis node.
+type redisMemory struct {
+	Node      string `json:"node"`
+	UsedBytes int64  `json:"used_memory_bytes"`
+	MaxBytes  int64  `json:"maxmemory_bytes"`
+}
+
+func (ad admin) CacheStats(ctx context.Context) (any, error) {
+	st, err := ad.a.catalog.CacheStats(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := adminCacheStats{CacheStats: st, Breaker: ad.a.breakerState(), CacheReads: "admitted"}
+	if ad.a.catalog.CacheReadsSuspended() {
+		out.CacheReads = "suspended until the outbox is replayed"
+	}
+	if ad.a.redis != nil {
+		for addr, n := range ad.a.redis.Client().Nodes() {
+			info, err := redisinfo.Fetch(ctx, n, "memory")
+			if err != nil {
+				continue // the metrics report unreachable nodes
+			}
+			used, _ := info.Int("used_memory")
+			maxBytes, _ := info.Int("maxmemory")
+			out.RedisMemory = append(out.RedisMemory, redisMemory{Node: addr, UsedBytes: used, MaxBytes: maxBytes})
+		}
+	}
+	return out, nil
+}
 
 func (ad admin) Report(ctx context.Context) (any, error) { return ad.a.report(ctx, report.Options{}) }
 
 // readiness is the report of GET /readyz.
 type readiness struct {
-	Database string `json:"database"`
-	Cache    string `json:"cache"`
-	Store    string `json:"store"`
+	Database   string `json:"database"`
+	Cache      string `json:"cache"`
+	Store      string `json:"store"`
+	Breaker    string `json:"breaker"`
+	CacheReads string `json:"cache_reads"`
+}
+
+// breakerState is the breaker's state, or "none" without Redis.
+func (a *app) breakerState() string {
+	if a.breaker == nil {
+		return "none"
+	}
+	return a.breaker.State().String()
 }
 
 // Ready implements httpapi.Health: the service is ready when the database
@@ -38,7 +86,10 @@ type readiness struct {
 func (a *app) Ready(ctx context.Context) (bool, any) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	r := readiness{Database: "ok", Cache: "ok", Store: "memory"}
+	r := readiness{Database: "ok", Cache: "ok", Store: "memory", Breaker: a.breakerState(), CacheReads: "admitted"}
+	if a.catalog.CacheReadsSuspended() {
+		r.CacheReads = "suspended"
+	}
 	if a.redis != nil {
 		r.Store = "redis " + a.redis.Mode()
 	}

@@ -63,7 +63,7 @@ func (q rawRequest) bytes() []byte {
 // close the connection with the body unread, and the kernel then resets
 // it, destroying the answer. The body did not matter then: send retries
 // once without it.
-func (s *testServer) send(q rawRequest) (response, error) {
+func (s *e2eServer) send(q rawRequest) (e2eResponse, error) {
 	r, err := s.sendOnce(q)
 	if errors.Is(err, syscall.ECONNRESET) && q.raw == "" && q.body != "" {
 		q.body = ""
@@ -72,8 +72,8 @@ func (s *testServer) send(q rawRequest) (response, error) {
 	return r, err
 }
 
-func (s *testServer) sendOnce(q rawRequest) (response, error) {
-	r := response{method: q.method, path: q.target}
+func (s *e2eServer) sendOnce(q rawRequest) (e2eResponse, error) {
+	r := e2eResponse{method: q.method, path: q.target}
 	conn, err := net.Dial("tcp", s.Listener.Addr().String())
 	if err != nil {
 		return r, err
@@ -105,13 +105,13 @@ func (s *testServer) sendOnce(q rawRequest) (response, error) {
 
 // byHandler reports whether the handler of the service wrote r (every
 // answer of it carries nosniff), rather than net/http's server itself.
-func byHandler(r response) bool {
+func byHandler(r e2eResponse) bool {
 	return r.header.Get("X-Content-Type-Options") == "nosniff"
 }
 
 // checkAnswer reports what is wrong with any answer of the service: no
 // 5xx, and the JSON error body on every error the handler wrote.
-func checkAnswer(r response) string {
+func checkAnswer(r e2eResponse) string {
 	switch {
 	case r.status >= 500:
 		return "server error"
@@ -126,7 +126,7 @@ func checkAnswer(r response) string {
 }
 
 // nested returns depth opening brackets, closed when closed is true.
-func nested(open, close string, depth int, closed bool) string {
+func nestedJSON(open, close string, depth int, closed bool) string {
 	s := strings.Repeat(open, depth)
 	if closed {
 		s += strings.Repeat(close, depth)
@@ -134,7 +134,7 @@ func nested(open, close string, depth int, closed bool) string {
 	return s
 }
 
-func manyTags(n int) string {
+func manyStrings(n int) string {
 	tags := make([]string, n)
 	for i := range tags {
 		tags[i] = "t" + strconv.Itoa(i)
@@ -146,7 +146,7 @@ func manyTags(n int) string {
 // testHostile sends hostile requests through the real stack: none may be
 // a 5xx or escape the JSON error format, none may reach a route it should
 // not, and the service must stay healthy.
-func testHostile(t *testing.T, s *testServer, _ backend) {
+func testHostile(t *testing.T, s *e2eServer, _ e2eBackend) {
 	id := s.create(t, files.NewFile{Name: "victim.txt", Size: 1}).ID
 	auth := []string{"Authorization", "Bearer " + testAdminToken}
 	longID := strings.Repeat("a", 8000)
@@ -243,17 +243,17 @@ func testHostile(t *testing.T, s *testServer, _ backend) {
 		{"content-length huge", rawRequest{method: "POST", raw: "POST /v1/files HTTP/1.1\r\nHost: e2e\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 99999999999999999999\r\n\r\n{}"}, 400, "", true},
 
 		// Deep nesting.
-		{"nested arrays", rawRequest{method: "POST", target: "/v1/files", body: `{"name":"a","tags":` + nested("[", "]", 100000, true) + `}`}, 400, "invalid_json", false},
-		{"nested objects", rawRequest{method: "POST", target: "/v1/files", body: `{"name":` + nested(`{"a":`, "}", 20000, false) + "1" + strings.Repeat("}", 20001)}, 400, "invalid_json", false},
-		{"nested unclosed", rawRequest{method: "PATCH", target: "/v1/files/" + id, body: nested("[", "", 500000, false)}, 400, "invalid_json", false},
-		{"nested in settings", rawRequest{method: "PUT", target: "/v1/settings", hdr: auth, body: `{"allowed_content_types":` + nested("[", "]", 50000, true) + `}`}, 400, "invalid_json", false},
-		{"nested invalidation", rawRequest{method: "POST", target: "/admin/cache/invalidate", hdr: auth, body: `{"keys":` + nested("[", "]", 50000, true) + `}`}, 400, "invalid_json", false},
+		{"nested arrays", rawRequest{method: "POST", target: "/v1/files", body: `{"name":"a","tags":` + nestedJSON("[", "]", 100000, true) + `}`}, 400, "invalid_json", false},
+		{"nested objects", rawRequest{method: "POST", target: "/v1/files", body: `{"name":` + nestedJSON(`{"a":`, "}", 20000, false) + "1" + strings.Repeat("}", 20001)}, 400, "invalid_json", false},
+		{"nested unclosed", rawRequest{method: "PATCH", target: "/v1/files/" + id, body: nestedJSON("[", "", 500000, false)}, 400, "invalid_json", false},
+		{"nested in settings", rawRequest{method: "PUT", target: "/v1/settings", hdr: auth, body: `{"allowed_content_types":` + nestedJSON("[", "]", 50000, true) + `}`}, 400, "invalid_json", false},
+		{"nested invalidation", rawRequest{method: "POST", target: "/admin/cache/invalidate", hdr: auth, body: `{"keys":` + nestedJSON("[", "]", 50000, true) + `}`}, 400, "invalid_json", false},
 
 		// Many items.
-		{"10k tags", rawRequest{method: "POST", target: "/v1/files", body: `{"name":"a","tags":` + manyTags(10000) + `}`}, 400, "validation_failed", false},
-		{"10k tags patch", rawRequest{method: "PATCH", target: "/v1/files/" + id, body: `{"tags":` + manyTags(10000) + `}`}, 400, "validation_failed", false},
-		{"10k keys", rawRequest{method: "POST", target: "/admin/cache/invalidate", hdr: auth, body: `{"keys":` + manyTags(10000) + `}`}, 400, "validation_failed", false},
-		{"10k content types", rawRequest{method: "PUT", target: "/v1/settings", hdr: auth, body: `{"max_file_size":1,"allowed_content_types":` + manyTags(10000) + `}`}, 400, "validation_failed", false},
+		{"10k tags", rawRequest{method: "POST", target: "/v1/files", body: `{"name":"a","tags":` + manyStrings(10000) + `}`}, 400, "validation_failed", false},
+		{"10k tags patch", rawRequest{method: "PATCH", target: "/v1/files/" + id, body: `{"tags":` + manyStrings(10000) + `}`}, 400, "validation_failed", false},
+		{"10k keys", rawRequest{method: "POST", target: "/admin/cache/invalidate", hdr: auth, body: `{"keys":` + manyStrings(10000) + `}`}, 400, "validation_failed", false},
+		{"10k content types", rawRequest{method: "PUT", target: "/v1/settings", hdr: auth, body: `{"max_file_size":1,"allowed_content_types":` + manyStrings(10000) + `}`}, 400, "validation_failed", false},
 		{"1k query params", rawRequest{method: "GET", target: "/v1/files?" + strings.Repeat("tag=a&", 1000) + "q=b"}, 200, "", false},
 		// net/url refuses more than 10000 parameters.
 		{"10k query params", rawRequest{method: "GET", target: "/v1/files?" + strings.Repeat("tag=a&", 10000) + "q=b"}, 400, "invalid_query", false},
@@ -320,13 +320,13 @@ func testHostile(t *testing.T, s *testServer, _ backend) {
 // store without it): no 5xx, JSON errors from the handler, and /healthz
 // answers after each. The seed corpus runs with go test.
 func FuzzE2E(f *testing.F) {
-	b := backend{name: "sqlite/memory", dsn: sqltest.SQLiteDSN}
+	b := e2eBackend{name: "sqlite/memory", dsn: sqltest.SQLiteDSN}
 	if redistest.ServicesRequired() || redisURLSet() {
 		b.redis = func(t testing.TB) map[string]string {
 			return map[string]string{"REDIS_URL": redistest.Require(t, redistest.EnvRedisURL)}
 		}
 	}
-	s := startServer(f, b, map[string]string{"RATE_LIMIT_PER_MINUTE": "0", "LOG_LEVEL": "error"})
+	s := startE2EServer(f, b, map[string]string{"RATE_LIMIT_PER_MINUTE": "0", "LOG_LEVEL": "error"})
 	id := s.create(f, files.NewFile{Name: "seed.txt", Size: 3, Tags: []string{"seed"}}).ID
 	const missing = "0190d8c4-7a3e-7bbb-8000-000000000000"
 	bearer := "Bearer " + testAdminToken
@@ -362,7 +362,7 @@ func FuzzE2E(f *testing.F) {
 		{"POST", "/v1/files", `{"name":"a","size":1e999}`, "", "", ""},
 		{"POST", "/v1/files", `{"name":"a"}{"name":"b"}`, "text/html", "", ""},
 		{"POST", "/v1/files", "{\"name\":\"a\x00\"}", "application/json; charset=\x00", "", ""},
-		{"POST", "/v1/files", `{"tags":` + nested("[", "]", 20000, true) + `}`, "", "", ""},
+		{"POST", "/v1/files", `{"tags":` + nestedJSON("[", "]", 20000, true) + `}`, "", "", ""},
 		{"OPTIONS", "*", "", "", "", ""},
 		{"CONNECT", "example.com:443", "", "", "", ""},
 		{"BREW", "/v1/files", "", "", "Bearer ☃", ""},

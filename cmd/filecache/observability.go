@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/filecache/filecache/metrics"
 	"github.com/filecache/filecache/report"
@@ -13,11 +14,26 @@ import (
 // log. It is the cache's Observer; CollectCache adds the cache's counters
 // once the cache exists.
 func (a *app) newMetrics() (*metrics.Metrics, error) {
-	opts := metrics.Options{Logger: a.log, Outbox: a.outboxState}
+	opts := metrics.Options{
+		Logger:            a.log,
+		Outbox:            a.outboxState,
+		RedisInfoInterval: offIfZero(a.cfg.Cache.RedisInfoInterval),
+		StatsLogInterval:  offIfZero(a.cfg.Cache.StatsLogInterval),
+	}
 	if a.redis != nil {
 		opts.Redis = a.redis
+		opts.BreakerState = func() int { return int(a.breaker.State()) }
 	}
 	return metrics.New(opts)
+}
+
+// offIfZero maps the configuration's 0 (off) onto metrics.Options, where 0
+// means the default and a negative value off.
+func offIfZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // outboxState is the backlog of the outbox and the age of its oldest entry.

@@ -70,6 +70,14 @@ func serve(ctx context.Context, cfg config.Config, ready func(addr string)) erro
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
+	// Invalidations left in the outbox (by a crash, or while Redis was
+	// down) reach Redis before the first read trusts it.
+	if n, err := a.catalog.Drain(ctx, 0); err != nil {
+		a.catalog.SuspendCacheReads()
+		log.Warn("outbox not replayed at start; reads bypass the cache until it is", "err", err)
+	} else if n > 0 {
+		log.Info("outbox replayed at start", "entries", n)
+	}
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = a.catalog.Relay(bg, catalog.RelayOptions{}) })
