@@ -22,8 +22,25 @@ import (
 
 // process is a filecache serve started as a child process.
 type process struct {
-	cmd  *exec.Cmd
-	base string // http://127.0.0.1:PORT
+	cmd    *exec.Cmd
+	base   string        // http://127.0.0.1:PORT
+	exited chan struct{} // closed when the process has exited
+	err    error         // its exit status, once exited
+}
+
+// stop ends the process with SIGTERM and waits for it.
+func (p *process) stop(t *testing.T) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+		if p.err != nil {
+			t.Errorf("serve exited with %v after SIGTERM", p.err)
+		}
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		t.Error("serve did not stop within 15s of SIGTERM")
+	}
 }
 
 // startServe runs "filecache serve" (the test binary, see TestMain) with env
@@ -42,19 +59,12 @@ func startServe(t *testing.T, env map[string]string) *process {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &process{cmd: cmd}
+	p := &process{cmd: cmd, exited: make(chan struct{})}
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
 		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve exited with %v after SIGTERM", err)
-			}
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Error("serve did not stop within 15s of SIGTERM")
+		case <-p.exited: // already stopped, or exited on purpose
+		default:
+			p.stop(t)
 		}
 	})
 	// The start-up log says where it listens.
@@ -68,10 +78,16 @@ func startServe(t *testing.T, env map[string]string) *process {
 		}
 		if json.Unmarshal(lines.Bytes(), &rec) == nil && rec.Msg == "listening" {
 			p.base = "http://" + rec.Addr
-			go func() { _, _ = io.Copy(io.Discard, stderr) }()
+			go func() {
+				_, _ = io.Copy(io.Discard, stderr)
+				p.err = cmd.Wait()
+				close(p.exited)
+			}()
 			return p
 		}
 	}
+	_ = cmd.Wait()
+	close(p.exited)
 	t.Fatalf("serve exited before listening:\n%s", strings.Join(log, "\n"))
 	return nil
 }

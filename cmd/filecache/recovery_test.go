@@ -1,0 +1,196 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/filecache/filecache/cache/redisstore"
+	"github.com/filecache/filecache/files"
+	"github.com/filecache/filecache/files/sqlstore"
+	"github.com/filecache/filecache/internal/redistest"
+	"github.com/filecache/filecache/internal/sqltest"
+)
+
+// tcpProxy forwards connections to a target until Cut, which closes every
+// connection and refuses new ones: a database that goes away, a fault the
+// real PostgreSQL cannot produce on demand without disturbing other tests.
+type tcpProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+func newTCPProxy(t *testing.T, target string) *tcpProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tcpProxy{ln: ln, target: target}
+	t.Cleanup(p.Cut)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(up, c); up.Close() }()
+			go func() { _, _ = io.Copy(c, up); c.Close() }()
+		}
+	}()
+	return p
+}
+
+// Cut closes the listener and every connection.
+func (p *tcpProxy) Cut() {
+	p.ln.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// TestDatabaseDownServesStale cuts the database away while entries are
+// cached: reads of cached files keep answering, with the value past its TTL
+// marked stale (X-Cache: stale and a Warning), instead of errors; a read of
+// an uncached file is 503 with Retry-After, and /readyz reports the database.
+func TestDatabaseDownServesStale(t *testing.T) {
+	dsn, err := url.Parse(sqltest.PostgresDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newTCPProxy(t, dsn.Host)
+	dsn.Host = proxy.ln.Addr().String()
+	backend := e2eBackend{
+		name:  "postgres-via-proxy/standalone",
+		dsn:   func(testing.TB) string { return dsn.String() },
+		redis: func(t testing.TB) map[string]string { return map[string]string{"REDIS_URL": redistest.Require(t, redistest.EnvRedisURL)} },
+	}
+	s := startE2EServer(t, backend, map[string]string{
+		"CACHE_TTL_FILE":   "500ms",
+		"CACHE_TTL_JITTER": "0",
+		"CACHE_FAIL_SAFE":  "1h",
+	})
+	f := s.create(t, files.NewFile{Name: "kept.txt", Size: 1, ContentType: "text/plain"})
+	s.get(t, f.ID) // cached now
+
+	proxy.Cut()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, r := s.get(t, f.ID) // 200 throughout: fresh, then stale
+		if got.Version != f.Version || got.Name != "kept.txt" {
+			t.Fatalf("served %+v", got)
+		}
+		if r.header.Get("X-Cache") == "stale" {
+			if w := r.header.Get("Warning"); !strings.Contains(w, "110") {
+				t.Fatalf("stale answer without a Warning: %q", w)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never served stale; last X-Cache %q", r.header.Get("X-Cache"))
+		}
+		time.Sleep(50 * time.Millisecond) // waiting for the 500ms TTL to pass
+	}
+	r := s.do(t, "GET", "/v1/files/"+files.NewID(), nil)
+	wantError(t, r, http.StatusServiceUnavailable, "unavailable")
+	if r.header.Get("Retry-After") == "" {
+		t.Fatal("503 without Retry-After")
+	}
+	if r := s.do(t, "GET", "/readyz", nil); r.status != http.StatusServiceUnavailable {
+		t.Fatalf("readyz with the database down = %d", r.status)
+	}
+}
+
+// TestOutboxReplayedAfterCrash kills the service between a commit and its
+// invalidation (a fault injected with FILECACHE_FAILPOINT): Redis keeps the
+// old value, the outbox keeps the invalidation, and the next instance
+// replays it before it serves, so the old value is never served.
+func TestOutboxReplayedAfterCrash(t *testing.T) {
+	env := map[string]string{
+		"DATABASE_URL":          sqltest.PostgresDSN(t),
+		"REDIS_URL":             redistest.Require(t, redistest.EnvRedisURL),
+		"CACHE_PREFIX":          "crash" + e2eRandomHex(4) + ":",
+		"RATE_LIMIT_PER_MINUTE": "0",
+	}
+	a := startServe(t, env)
+	status, _, body := a.do(t, "POST", "/v1/files", `{"name":"v1.txt","size":1,"content_type":"text/plain"}`)
+	if status != http.StatusCreated {
+		t.Fatalf("create = %d %s", status, body)
+	}
+	var f fileJSON
+	if err := json.Unmarshal(body, &f); err != nil {
+		t.Fatal(err)
+	}
+	a.getFile(t, f.ID)
+	if _, xc := a.getFile(t, f.ID); xc != "hit" && xc != "hit-local" {
+		t.Fatalf("second read X-Cache %q, want a hit", xc)
+	}
+	a.stop(t)
+
+	crashEnv := map[string]string{"FILECACHE_FAILPOINT": "exit-after-commit"}
+	for k, v := range env {
+		crashEnv[k] = v
+	}
+	b := startServe(t, crashEnv)
+	req, _ := http.NewRequestWithContext(t.Context(), "PATCH", b.base+"/v1/files/"+f.ID, strings.NewReader(`{"name":"v2.txt"}`))
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := client.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("PATCH on the crashing instance answered %d", resp.StatusCode)
+	}
+	<-b.exited
+	var exit *exec.ExitError
+	if !errors.As(b.err, &exit) || exit.ExitCode() != 3 {
+		t.Fatalf("crashing instance exited with %v, want status 3", b.err)
+	}
+
+	// The commit is durable, its invalidation pending, Redis still stale.
+	repo, err := sqlstore.Open(t.Context(), env["DATABASE_URL"], sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	if pending, err := repo.PendingInvalidations(t.Context(), 10); err != nil || len(pending) != 1 {
+		t.Fatalf("outbox after the crash: %v, %v; want one pending entry", pending, err)
+	}
+	opts, _ := redisstore.ParseURL(env["REDIS_URL"])
+	rs, err := redisstore.New(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	raw, err := rs.Get(t.Context(), env["CACHE_PREFIX"]+"file:"+f.ID)
+	if err != nil || !strings.Contains(string(raw), "v1.txt") {
+		t.Fatalf("Redis after the crash holds %q, %v; want the old v1", raw, err)
+	}
+
+	c := startServe(t, env)
+	got, _ := c.getFile(t, f.ID)
+	if got.Name != "v2.txt" {
+		t.Fatalf("the next instance served %q, want the committed v2.txt", got.Name)
+	}
+	if pending, err := repo.PendingInvalidations(t.Context(), 10); err != nil || len(pending) != 0 {
+		t.Fatalf("outbox after the replay: %v, %v; want empty", pending, err)
+	}
+}
