@@ -82,9 +82,11 @@ func TestDatabaseDownServesStale(t *testing.T) {
 	proxy := newTCPProxy(t, dsn.Host)
 	dsn.Host = proxy.ln.Addr().String()
 	backend := e2eBackend{
-		name:  "postgres-via-proxy/standalone",
-		dsn:   func(testing.TB) string { return dsn.String() },
-		redis: func(t testing.TB) map[string]string { return map[string]string{"REDIS_URL": redistest.Require(t, redistest.EnvRedisURL)} },
+		name: "postgres-via-proxy/standalone",
+		dsn:  func(testing.TB) string { return dsn.String() },
+		redis: func(t testing.TB) map[string]string {
+			return map[string]string{"REDIS_URL": redistest.Require(t, redistest.EnvRedisURL)}
+		},
 	}
 	s := startE2EServer(t, backend, map[string]string{
 		"CACHE_TTL_FILE":   "500ms",
