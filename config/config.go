@@ -28,7 +28,7 @@ const (
 	DefaultRedisInfoPeriod  = 30 * time.Second
 
 	DefaultRedisDialTimeout    = 5 * time.Second
-	DefaultRedisReadTimeout    = time.Second
+	DefaultRedisReadTimeout    = 500 * time.Millisecond
 	DefaultRedisWriteTimeout   = time.Second
 	DefaultRedisKeepAlive      = 30 * time.Second
 	DefaultRedisPoolSize       = 50
@@ -153,7 +153,7 @@ type RedisConfig struct {
 	// DialTimeout bounds connecting. Env REDIS_DIAL_TIMEOUT. Default: 5s.
 	DialTimeout time.Duration
 	// ReadTimeout is the per-command timeout. Env REDIS_READ_TIMEOUT.
-	// Default: 1s.
+	// Default: 500ms.
 	ReadTimeout time.Duration
 	// WriteTimeout bounds writing a command. Env REDIS_WRITE_TIMEOUT.
 	// Default: 1s.

@@ -65,7 +65,7 @@ func TestDefault(t *testing.T) {
 		Database: config.DatabaseConfig{URL: "sqlite:filecache.db"},
 		Redis: config.RedisConfig{
 			DialTimeout:    5 * time.Second,
-			ReadTimeout:    time.Second,
+			ReadTimeout:    500 * time.Millisecond,
 			WriteTimeout:   time.Second,
 			KeepAlive:      30 * time.Second,
 			PoolSize:       50,

@@ -137,6 +137,7 @@ start_server() {
 		"LISTEN_ADDR=127.0.0.1:$port"
 		"DATABASE_URL=$db_url"
 		"RATE_LIMIT_PER_MINUTE=0"
+		"TRUSTED_PROXIES=127.0.0.1"
 		"LOG_LEVEL=error"
 		"CACHE_PREFIX=bench-$mode:"
 	)

@@ -15,7 +15,7 @@ import (
 // configuration table shows the mapping.
 const (
 	DefaultDialTimeout  = 5 * time.Second
-	DefaultReadTimeout  = time.Second
+	DefaultReadTimeout  = 500 * time.Millisecond
 	DefaultWriteTimeout = time.Second
 	DefaultKeepAlive    = 30 * time.Second
 	DefaultPoolSize     = 50

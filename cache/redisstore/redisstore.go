@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -135,14 +136,12 @@ func (s *Store) GetMulti(ctx context.Context, keys []string) ([][]byte, error) {
 	}
 	err := s.attempt(ctx, true, func(ctx context.Context) error {
 		for i, r := range s.client.DoMulti(ctx, cmds...) {
-			v, err := r.AsBytes()
-			switch {
-			case rueidis.IsRedisNil(err):
-				out[i] = nil
-			case err != nil:
+			m, err := r.ToMessage()
+			if err != nil && !rueidis.IsRedisNil(err) {
 				return err
-			default:
-				out[i] = v
+			}
+			if out[i], err = valueOrNil(m); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -150,19 +149,23 @@ func (s *Store) GetMulti(ctx context.Context, keys []string) ([][]byte, error) {
 	return out, err
 }
 
+// valueOrNil returns the bytes of a GET reply, nil for a missing key.
+func valueOrNil(m rueidis.RedisMessage) ([]byte, error) {
+	v, err := m.AsBytes()
+	if rueidis.IsRedisNil(err) {
+		return nil, nil
+	}
+	return v, err
+}
+
 func fill(out [][]byte, msgs []rueidis.RedisMessage) error {
 	if len(msgs) != len(out) {
 		return fmt.Errorf("redisstore: MGET returned %d values for %d keys", len(msgs), len(out))
 	}
 	for i, m := range msgs {
-		v, err := m.AsBytes()
-		switch {
-		case rueidis.IsRedisNil(err):
-			out[i] = nil
-		case err != nil:
+		var err error
+		if out[i], err = valueOrNil(m); err != nil {
 			return err
-		default:
-			out[i] = v
 		}
 	}
 	return nil
@@ -325,7 +328,8 @@ func (s *Store) Incr(ctx context.Context, key string, window time.Duration) (int
 	return n, time.Duration(ms) * time.Millisecond, err
 }
 
-// AddToTag implements cache.Store.
+// AddToTag implements cache.Store, in scripts of at most addToTagBatch keys
+// (Lua cannot unpack many more), pipelined.
 func (s *Store) AddToTag(ctx context.Context, tagKey string, ttl time.Duration, keys ...string) error {
 	if len(keys) == 0 {
 		return nil
@@ -333,13 +337,25 @@ func (s *Store) AddToTag(ctx context.Context, tagKey string, ttl time.Duration, 
 	if err := checkTTL(ttl); err != nil {
 		return err
 	}
-	args := make([]string, 0, len(keys)+1)
-	args = append(args, fmt.Sprint(ttl.Milliseconds()))
-	args = append(args, keys...)
+	ms := fmt.Sprint(ttl.Milliseconds())
+	var execs []rueidis.LuaExec
+	for chunk := range slices.Chunk(keys, addToTagBatch) {
+		args := make([]string, 0, len(chunk)+1)
+		args = append(append(args, ms), chunk...)
+		execs = append(execs, rueidis.LuaExec{Keys: []string{tagKey}, Args: args})
+	}
 	return s.attempt(ctx, true, func(ctx context.Context) error {
-		return addToTag.Exec(ctx, s.client, []string{tagKey}, args).Error()
+		for _, r := range addToTag.ExecMulti(ctx, s.client, execs...) {
+			if err := r.Error(); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
+
+// addToTagBatch is the most keys one addToTag script adds.
+const addToTagBatch = 1000
 
 // DeleteTag implements cache.Store: SPOP takes members out of the set in
 // batches (so members added meanwhile are taken too, and a failure leaves the

@@ -9,6 +9,7 @@ import (
 	"github.com/filecache/filecache/backup"
 	"github.com/filecache/filecache/cache/redisstore"
 	"github.com/filecache/filecache/config"
+	"github.com/filecache/filecache/report"
 	"github.com/spf13/cobra"
 )
 
@@ -56,7 +57,7 @@ newer version.`,
 				return fmt.Errorf("%w; %s was not written", err, out)
 			}
 			_, err = fmt.Fprintf(e.stdout, "backed up %d keys (%s) from %s Redis to %s in %v; %d vanished during the backup\n",
-				st.Records, backupBytes(st.Bytes), store.Mode(), out, st.Duration.Round(time.Millisecond), st.Vanished)
+				st.Records, report.Bytes(st.Bytes), store.Mode(), out, st.Duration.Round(time.Millisecond), st.Vanished)
 			return err
 		},
 	}
@@ -77,18 +78,4 @@ func openBackupRedis(ctx context.Context, cfg config.Config, what string) (*redi
 		return nil, fmt.Errorf("redis (%s): %w", cfg.RedisMode(), err)
 	}
 	return store, nil
-}
-
-// backupBytes formats n bytes for people: 512 B, 1.5 MiB.
-func backupBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

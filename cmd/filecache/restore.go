@@ -8,6 +8,7 @@ import (
 
 	"github.com/filecache/filecache/backup"
 	"github.com/filecache/filecache/config"
+	"github.com/filecache/filecache/report"
 	"github.com/spf13/cobra"
 )
 
@@ -95,6 +96,6 @@ func checkBackup(e env, path string) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	_, err = fmt.Fprintf(e.stdout, "%s: ok, format %d, %d keys (%s), taken %s from %s Redis %s, pattern %q\n",
-		path, h.Version, st.Records, backupBytes(st.Bytes), h.Created.UTC().Format(time.RFC3339), h.Mode, h.RedisVersion, h.Pattern)
+		path, h.Version, st.Records, report.Bytes(st.Bytes), h.Created.UTC().Format(time.RFC3339), h.Mode, h.RedisVersion, h.Pattern)
 	return err
 }
