@@ -48,7 +48,7 @@ func TestJSON(t *testing.T) {
 		{
 			name: "DefaultSettings",
 			in:   files.DefaultSettings(),
-			want: `{"max_file_size":5368709120,"allowed_content_types":[],"maintenance_mode":false,"announcement":"","updated_at":"0001-01-01T00:00:00Z"}`,
+			want: `{"max_file_size":1125899906842624,"allowed_content_types":[],"maintenance_mode":false,"announcement":"","updated_at":"0001-01-01T00:00:00Z"}`,
 		},
 		{
 			name: "OutboxEntry",

@@ -38,8 +38,9 @@ type RateLimitInfo struct {
 
 // Defaults of SystemSettings.
 const (
-	// DefaultMaxFileSize is the default SystemSettings.MaxFileSize (5 GiB).
-	DefaultMaxFileSize = 5 << 30
+	// DefaultMaxFileSize is the default SystemSettings.MaxFileSize: MaxSize,
+	// so that only an operator's setting narrows what API.md allows.
+	DefaultMaxFileSize = MaxSize
 	// MaxAllowedContentTypes is the most entries SystemSettings.AllowedContentTypes holds.
 	MaxAllowedContentTypes = 256
 	// MaxAnnouncementBytes is the longest SystemSettings.Announcement.

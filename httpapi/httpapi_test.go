@@ -166,7 +166,7 @@ func TestHappyPaths(t *testing.T) {
 		{"stats", req{method: "GET", target: "/v1/stats/2025-03-14"},
 			want{200, map[string]string{"X-Cache": "hit"}, `"date":"2025-03-14"`}},
 		{"session", req{method: "GET", target: "/v1/session"}, want{200, nil, `"ip":"192.0.2.1"`}},
-		{"settings", req{method: "GET", target: "/v1/settings"}, want{200, map[string]string{"X-Cache": "hit"}, `"max_file_size":5368709120`}},
+		{"settings", req{method: "GET", target: "/v1/settings"}, want{200, map[string]string{"X-Cache": "hit"}, `"max_file_size":1125899906842624`}},
 		{"put settings", req{method: "PUT", target: "/v1/settings", header: bearer(testToken),
 			body: `{"max_file_size":1024,"allowed_content_types":["image/*"],"maintenance_mode":true,"announcement":"hi"}`},
 			want{200, nil, `"maintenance_mode":true`}},

@@ -16,7 +16,8 @@
 #                   cache too, not "no cache".
 #
 # Every /v1 request also touches the caller's session (a Redis GET and SET,
-# or memstore), so no row is a pure cache read.
+# or memstore), so no row is a pure cache read. GET /healthz, run once,
+# shows the ceiling of the HTTP stack on the machine.
 #
 # Usage: bash scripts/bench-http.sh
 # Environment (defaults in brackets):
@@ -197,6 +198,10 @@ cat >"$work/get.lua" <<EOF
 dofile("$work/common.lua")
 request = get
 EOF
+cat >"$work/healthz.lua" <<EOF
+dofile("$work/common.lua")
+function request() return wrk.format("GET", "/healthz") end
+EOF
 cat >"$work/mix.lua" <<EOF
 dofile("$work/common.lua")
 function request()
@@ -249,15 +254,24 @@ x_cache() {
 fmt_us() { awk -v us="$1" 'BEGIN { if (us >= 1000) printf "%.2fms", us / 1000; else printf "%dµs", us }'; }
 
 rows=()
+first=1
 for mode in $MODES; do
 	start_server "$mode"
 	log "$mode: a repeated GET is served as X-Cache: $(x_cache)"
-	for workload in get mix; do
+	workloads="get mix"
+	if [[ $first -eq 1 ]]; then
+		# The ceiling of the HTTP stack on this machine: no cache, no
+		# session, no database.
+		workloads="healthz $workloads"
+		first=0
+	fi
+	for workload in $workloads; do
 		log "$mode: $workload, warm-up $WARMUP, then $DURATION"
 		run_wrk "$workload" "$WARMUP" >/dev/null
 		read -r _ reqs dur p50 p90 p99 errs non2xx < <(run_wrk "$workload" "$DURATION")
 		rps=$(awk -v r="$reqs" -v d="$dur" 'BEGIN { printf "%.0f", r / (d / 1e6) }')
 		case $workload in
+		healthz) label='GET /healthz (ceiling)' ;;
 		get) label='GET /v1/files/{id}' ;;
 		mix) label='90% GET / 10% PATCH' ;;
 		esac
@@ -270,9 +284,10 @@ done
 echo
 echo "| workload | cache | req/s | p50 | p90 | p99 | errors / non-2xx |"
 echo "| --- | --- | --- | --- | --- | --- | --- |"
-for w in 'GET /v1' '90%'; do
+for w in 'GET /healthz' 'GET /v1' '90%'; do
 	for r in "${rows[@]}"; do [[ $r == "| $w"* ]] && echo "$r"; done
 done
 echo
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after $WARMUP warm-up), $FILES files, PostgreSQL, private Redis $(redis-server --version | grep -o 'v=[0-9.]*'), $(nproc) CPUs, $(go version | cut -d' ' -f3); server, Redis, PostgreSQL and wrk share the machine."
+echo "GET /healthz touches no cache, session or database: the ceiling of the HTTP stack (server and wrk on the same CPUs)."
 echo "Modes: redis+near = Redis and near cache; redis = CACHE_NEAR_SIZE=0; always-miss = CACHE_TTL_FILE=1ms (reads miss and load from PostgreSQL); in-process = no REDIS_URL (memstore)."

@@ -46,6 +46,7 @@ func TestReportCommand(t *testing.T) {
 		"CACHE_PREFIX":     "rpt:",
 		"CACHE_TTL_JITTER": "0", // every file key gets exactly 1h
 		"CACHE_NEAR_SIZE":  "0", // every read reaches Redis
+		"CACHE_FAIL_SAFE":  "0", // kept exactly their TTL
 		"LOG_LEVEL":        "warn",
 	}
 	cfg, err := config.Load(nil, func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
