@@ -251,6 +251,11 @@ x_cache() {
 	curl -fsS -o /dev/null -D - "$url" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-cache" { print $2 }'
 }
 
+# redis_cmds prints the commands the private Redis has processed so far.
+redis_cmds() {
+	redis-cli -p "$redis_port" info stats | tr -d '\r' | awk -F: '$1 == "total_commands_processed" { print $2 }'
+}
+
 fmt_us() { awk -v us="$1" 'BEGIN { if (us >= 1000) printf "%.2fms", us / 1000; else printf "%dµs", us }'; }
 
 rows=()
@@ -268,26 +273,33 @@ for mode in $MODES; do
 	for workload in $workloads; do
 		log "$mode: $workload, warm-up $WARMUP, then $DURATION"
 		run_wrk "$workload" "$WARMUP" >/dev/null
+		c0=$(redis_cmds)
 		read -r _ reqs dur p50 p90 p99 errs non2xx < <(run_wrk "$workload" "$DURATION")
+		c1=$(redis_cmds)
 		rps=$(awk -v r="$reqs" -v d="$dur" 'BEGIN { printf "%.0f", r / (d / 1e6) }')
+		cmds=-
+		if [[ $mode != in-process ]]; then
+			cmds=$(awk -v a="$c0" -v b="$c1" -v r="$reqs" 'BEGIN { printf "%.2f", (b - a - 1) / r }')
+		fi
 		case $workload in
 		healthz) label='GET /healthz (ceiling)' ;;
 		get) label='GET /v1/files/{id}' ;;
 		mix) label='90% GET / 10% PATCH' ;;
 		esac
-		rows+=("| $label | $mode | $rps | $(fmt_us "$p50") | $(fmt_us "$p90") | $(fmt_us "$p99") | $errs / $non2xx |")
+		rows+=("| $label | $mode | $rps | $(fmt_us "$p50") | $(fmt_us "$p90") | $(fmt_us "$p99") | $cmds | $errs / $non2xx |")
 		log "$mode $workload: $rps req/s, p50 $(fmt_us "$p50"), p99 $(fmt_us "$p99"), errors $errs, non-2xx $non2xx"
 	done
 	stop_server
 done
 
 echo
-echo "| workload | cache | req/s | p50 | p90 | p99 | errors / non-2xx |"
-echo "| --- | --- | --- | --- | --- | --- | --- |"
+echo "| workload | cache | req/s | p50 | p90 | p99 | redis cmds/req | errors / non-2xx |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 for w in 'GET /healthz' 'GET /v1' '90%'; do
 	for r in "${rows[@]}"; do [[ $r == "| $w"* ]] && echo "$r"; done
 done
 echo
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after $WARMUP warm-up), $FILES files, PostgreSQL, private Redis $(redis-server --version | grep -o 'v=[0-9.]*'), $(nproc) CPUs, $(go version | cut -d' ' -f3); server, Redis, PostgreSQL and wrk share the machine."
+echo "redis cmds/req: the private Redis' total_commands_processed during the run over the requests (commands inside Lua scripts count)."
 echo "GET /healthz touches no cache, session or database: the ceiling of the HTTP stack (server and wrk on the same CPUs)."
 echo "Modes: redis+near = Redis and near cache; redis = CACHE_NEAR_SIZE=0; always-miss = CACHE_TTL_FILE=1ms (reads miss and load from PostgreSQL); in-process = no REDIS_URL (memstore)."

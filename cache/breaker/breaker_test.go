@@ -86,9 +86,11 @@ func TestOutageOpensAndRecoveryCloses(t *testing.T) {
 		_ = s.Set(ctx, "probe", []byte("v"), time.Minute) // writes probe; reads may be held
 		time.Sleep(10 * time.Millisecond)                 // awaiting OpenTimeout, a timer inside gobreaker
 	}
-	want := []string{"closed>open", "open>half-open", "half-open>closed"}
-	if got := tr.list(); !slices.Equal(got[:3], want) {
-		t.Fatalf("transitions = %v, want %v first", got, want)
+	// A probe may still find the reconnection under way and reopen the
+	// breaker; the history starts with the trip and ends with the close.
+	got := tr.list()
+	if len(got) < 3 || got[0] != "closed>open" || got[1] != "open>half-open" || got[len(got)-1] != "half-open>closed" {
+		t.Fatalf("transitions = %v, want closed>open, open>half-open, ..., half-open>closed", got)
 	}
 	// Right after closing some reads are held back; after the ramp none.
 	for range 200 {

@@ -1,0 +1,70 @@
+package redisstore_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/filecache/filecache/cache"
+	"github.com/filecache/filecache/cache/redisstore"
+)
+
+// TestInvalidationEvents: every invalidation of one instance reaches the
+// event subscribers of another, with its keys, tags, pattern, reason and
+// origin.
+func TestInvalidationEvents(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts func(t *testing.T) redisstore.Options
+	}{
+		{"standalone", standaloneOptions},
+		{"cluster", clusterOptions},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := tt.opts(t)
+			prefix := fmt.Sprintf("ev%08x:", rand.Uint32())
+			pub, err := cache.New(newStore(t, opts), cache.Options{Prefix: prefix, Instance: "writer-1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sub, err := cache.New(newStore(t, opts), cache.Options{Prefix: prefix})
+			if err != nil {
+				t.Fatal(err)
+			}
+			events := make(chan cache.Event, 16)
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			go func() { done <- sub.Events(ctx, func(ev cache.Event) { events <- ev }) }()
+			defer func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("Events: %v", err)
+				}
+			}()
+			inv := cache.Invalidation{Keys: []string{prefix + "file:1"}, Tags: []string{"files"}, Pattern: "file:9*", Reason: "write"}
+			// The subscription starts asynchronously: publish until the
+			// first event arrives, then check it.
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				if _, err := pub.Invalidate(t.Context(), inv); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case ev := <-events:
+					if !slices.Equal(ev.Keys, inv.Keys) || !slices.Equal(ev.Tags, inv.Tags) || ev.Pattern != inv.Pattern ||
+						ev.Reason != "write" || ev.Origin != "writer-1" || ev.Time.IsZero() {
+						t.Fatalf("event = %+v, want %+v from writer-1", ev, inv)
+					}
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("no invalidation event reached the subscriber")
+				}
+			}
+		})
+	}
+}
