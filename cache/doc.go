@@ -21,6 +21,19 @@
 // ErrNotFound can be cached briefly (NegativeTTL). A value that cannot be
 // decoded is deleted and reported as a miss, never as an error.
 //
+// A family with Near keeps decoded values in process, so that a hit is a map
+// lookup: over a Store that is a Notifier (redisstore with Redis
+// server-assisted tracking) a change made by any process drops the entry,
+// and a lost notification channel flushes the near cache. Families with Tags
+// are invalidated together by InvalidateTags without walking the keyspace.
+// Invalidate deletes keys, tags and patterns at once and publishes an Event
+// when the Store is a Publisher.
+//
+// When the Store fails, Fetch answers from the loader within a budget of
+// concurrent loads (Options.FallbackLimit, ErrOverloaded beyond); with
+// FailSafe a value past its TTL is kept and served (OriginStale) when the
+// loader fails. cache/breaker puts a circuit breaker in front of a Store.
+//
 // Values are stored in a small text envelope, "v:<expiry ms>:<payload>",
 // readable with redis-cli. Every key is written with a TTL.
 //
