@@ -198,6 +198,11 @@ type CacheConfig struct {
 	// NearSize is the capacity of the in-process near cache, in entries; 0
 	// turns it off. Env CACHE_NEAR_SIZE. Default: 10000.
 	NearSize int
+	// Disabled turns the cache off: every read goes to the database, and
+	// rate limits and sessions, which live in the cache, are off too. For
+	// measuring what the cache saves and for debugging.
+	// Env CACHE_DISABLED. Default: false.
+	Disabled bool
 	// FailSafe keeps cached values this long past their TTL, to be served
 	// (marked stale) when the database fails; 0 turns it off.
 	// Env CACHE_FAIL_SAFE. Default: 1h.
@@ -304,6 +309,7 @@ func (c Config) LogValue() slog.Value {
 			slog.String("ttl_settings", shortDuration(c.Cache.TTLSettings)),
 			slog.Float64("ttl_jitter", c.Cache.TTLJitter),
 			slog.Int("near_size", c.Cache.NearSize),
+			slog.Bool("disabled", c.Cache.Disabled),
 			slog.String("fail_safe", shortDuration(c.Cache.FailSafe)),
 			slog.Int("fallback_limit", c.Cache.FallbackLimit),
 		),

@@ -43,8 +43,8 @@ func TestBindUsage(t *testing.T) {
 			t.Errorf("flag --%s usage %q does not name %s", f.Name, f.Usage, env)
 		}
 	})
-	if n != 33 {
-		t.Errorf("%d flags, want 33", n)
+	if n != 34 {
+		t.Errorf("%d flags, want 34", n)
 	}
 }
 

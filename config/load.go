@@ -71,6 +71,7 @@ func options(c *Config, t *topology) []option {
 		{"CACHE_TTL_SETTINGS", "TTL of the system settings", "duration", &c.Cache.TTLSettings},
 		{"CACHE_TTL_JITTER", "TTL jitter, 0.1 = ±10%, 0 to 0.5", "float", &c.Cache.TTLJitter},
 		{"CACHE_NEAR_SIZE", "entries of the in-process near cache, 0 turns it off", "int", &c.Cache.NearSize},
+		{"CACHE_DISABLED", "turn the cache off: every read goes to the database (measurements, debugging)", "bool", &c.Cache.Disabled},
 		{"CACHE_FAIL_SAFE", "how long values are kept past their TTL, served stale if the database fails; 0 turns it off", "duration", &c.Cache.FailSafe},
 		{"DB_FALLBACK_LIMIT", "database loads at once while Redis is down, 0 means no limit", "int", &c.Cache.FallbackLimit},
 		{"CACHE_STATS_LOG_INTERVAL", "how often the hit ratio is logged, 0 turns it off", "duration", &c.Cache.StatsLogInterval},

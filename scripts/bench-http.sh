@@ -9,9 +9,10 @@
 #   redis+near      Redis with the in-process near cache (the default setup)
 #   redis           Redis only, CACHE_NEAR_SIZE=0
 #   always-miss     Redis only with CACHE_TTL_FILE=1ms: nearly every read
-#                   misses and loads from PostgreSQL (the service has no
-#                   switch to turn the cache off; this is the closest, and it
-#                   still pays the cache's miss path)
+#                   misses and loads from PostgreSQL, through the cache's
+#                   miss path (lease, load, store)
+#   off             CACHE_DISABLED=true: no cache at all, every read goes to
+#                   PostgreSQL (and sessions and rate limits are off)
 #   in-process      no REDIS_URL: the in-process store (memstore). It is a
 #                   cache too, not "no cache".
 #
@@ -27,7 +28,7 @@
 #   WARMUP       unmeasured time before each run [3s]
 #   THREADS      wrk threads [2]
 #   CONNECTIONS  wrk connections [64]
-#   MODES        configurations to run [redis+near redis always-miss in-process]
+#   MODES        configurations to run [redis+near redis always-miss off in-process]
 #   FILECACHE_BIN a filecache binary to use instead of building cmd/filecache
 #
 # It stops everything it started (by PID) and drops its schema on exit.
@@ -39,7 +40,7 @@ DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-3s}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-64}
-MODES=${MODES:-redis+near redis always-miss in-process}
+MODES=${MODES:-redis+near redis always-miss off in-process}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-http.XXXXXX")
@@ -146,6 +147,7 @@ start_server() {
 	redis+near) envs+=("REDIS_URL=redis://127.0.0.1:$redis_port/0" "CACHE_NEAR_SIZE=$((FILES * 10))") ;;
 	redis) envs+=("REDIS_URL=redis://127.0.0.1:$redis_port/0" "CACHE_NEAR_SIZE=0") ;;
 	always-miss) envs+=("REDIS_URL=redis://127.0.0.1:$redis_port/0" "CACHE_NEAR_SIZE=0" "CACHE_TTL_FILE=1ms" "CACHE_TTL_JITTER=0") ;;
+	off) envs+=("REDIS_URL=redis://127.0.0.1:$redis_port/0" "CACHE_DISABLED=true") ;;
 	in-process) ;;
 	*) die "unknown mode $mode" ;;
 	esac
@@ -302,4 +304,4 @@ echo
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after $WARMUP warm-up), $FILES files, PostgreSQL, private Redis $(redis-server --version | grep -o 'v=[0-9.]*'), $(nproc) CPUs, $(go version | cut -d' ' -f3); server, Redis, PostgreSQL and wrk share the machine."
 echo "redis cmds/req: the private Redis' total_commands_processed during the run over the requests (commands inside Lua scripts count)."
 echo "GET /healthz touches no cache, session or database: the ceiling of the HTTP stack (server and wrk on the same CPUs)."
-echo "Modes: redis+near = Redis and near cache; redis = CACHE_NEAR_SIZE=0; always-miss = CACHE_TTL_FILE=1ms (reads miss and load from PostgreSQL); in-process = no REDIS_URL (memstore)."
+echo "Modes: redis+near = Redis and near cache; redis = CACHE_NEAR_SIZE=0; always-miss = CACHE_TTL_FILE=1ms (reads miss and load from PostgreSQL); off = CACHE_DISABLED=true (no cache); in-process = no REDIS_URL (memstore)."

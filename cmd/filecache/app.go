@@ -11,6 +11,7 @@ import (
 	"github.com/filecache/filecache/cache"
 	"github.com/filecache/filecache/cache/breaker"
 	"github.com/filecache/filecache/cache/memstore"
+	"github.com/filecache/filecache/cache/nostore"
 	"github.com/filecache/filecache/cache/redisstore"
 	"github.com/filecache/filecache/catalog"
 	"github.com/filecache/filecache/config"
@@ -80,12 +81,16 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *app, 
 	if a.repo, err = sqlstore.Open(ctx, cfg.Database.URL.Reveal(), sqlstore.Options{}); err != nil {
 		return nil, fmt.Errorf("DATABASE_URL %s: %w", config.RedactURL(cfg.Database.URL.Reveal()), err)
 	}
-	if cfg.RedisMode() == config.RedisNone {
+	switch {
+	case cfg.Cache.Disabled:
+		log.Warn("the cache is disabled (CACHE_DISABLED): every read goes to the database")
+		a.store = nostore.Store{}
+	case cfg.RedisMode() == config.RedisNone:
 		log.Info("no Redis configured (REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINEL_ADDRS): using the in-process cache")
 		if a.store, err = memstore.New(memstore.Options{}); err != nil {
 			return nil, err
 		}
-	} else {
+	default:
 		ro := redisOptions(cfg.Redis)
 		if cfg.Cache.NearSize > 0 {
 			for _, f := range catalog.NearFamilies {

@@ -90,8 +90,11 @@ func (a *app) Ready(ctx context.Context) (bool, any) {
 	if a.catalog.CacheReadsSuspended() {
 		r.CacheReads = "suspended"
 	}
-	if a.redis != nil {
+	switch {
+	case a.redis != nil:
 		r.Store = "redis " + a.redis.Mode()
+	case a.cfg.Cache.Disabled:
+		r.Store = "none (CACHE_DISABLED)"
 	}
 	ok := true
 	if err := a.repo.Ping(ctx); err != nil {

@@ -196,3 +196,17 @@ func TestOutboxReplayedAfterCrash(t *testing.T) {
 		t.Fatalf("outbox after the replay: %v, %v; want empty", pending, err)
 	}
 }
+
+// TestCacheDisabled: with CACHE_DISABLED every read goes to the database.
+func TestCacheDisabled(t *testing.T) {
+	s := startE2EServer(t, e2eBackend{name: "sqlite/none", dsn: sqltest.SQLiteDSN}, map[string]string{"CACHE_DISABLED": "true"})
+	f := s.create(t, files.NewFile{Name: "a.txt", Size: 1, ContentType: "text/plain"})
+	for range 3 {
+		if _, r := s.get(t, f.ID); r.header.Get("X-Cache") != "miss" {
+			t.Fatalf("X-Cache %q with the cache disabled", r.header.Get("X-Cache"))
+		}
+	}
+	if r := s.do(t, "GET", "/readyz", nil); !strings.Contains(string(r.body), "CACHE_DISABLED") {
+		t.Fatalf("readyz does not say the cache is off: %s", r.body)
+	}
+}
