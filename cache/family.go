@@ -538,27 +538,25 @@ func (f *Family[T]) Fetch(ctx context.Context, id string, load Loader[T]) (T, Or
 		return zero, OriginStore, ErrNotFound
 	}
 	f.stats.misses.Add(1)
-	ch := f.c.flight.DoChan(f.c.flightKey(key, f.c.gen.Load()), func() (any, error) {
+	// Do, not DoChan: the load runs on the first caller's goroutine instead
+	// of a new one; a caller that gives up still waits for the shared load,
+	// which LeaseTTL bounds.
+	r, err, _ := f.c.flight.Do(f.c.flightKey(key, f.c.gen.Load()), func() (any, error) {
 		// Detached from the first caller: one caller giving up must not
 		// fail the others sharing the flight.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.c.opts.LeaseTTL)
 		defer cancel()
 		return f.leaseAndLoad(fctx, key, id, load)
 	})
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			if st == stateStale && failSafe(r.Err) {
-				f.stats.staleServed.Add(1)
-				return v, OriginStale, nil
-			}
-			return zero, OriginLoad, r.Err
+	if err != nil {
+		if st == stateStale && failSafe(err) {
+			f.stats.staleServed.Add(1)
+			return v, OriginStale, nil
 		}
-		v, _ := r.Val.(T) // nil when T is an interface type
-		return v, OriginLoad, nil
-	case <-ctx.Done():
-		return zero, OriginLoad, ctx.Err()
+		return zero, OriginLoad, err
 	}
+	v, _ = r.(T) // nil when T is an interface type
+	return v, OriginLoad, nil
 }
 
 // failSafe reports whether a load error may be answered with a stale value:
