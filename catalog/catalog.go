@@ -86,6 +86,7 @@ type Catalog struct {
 	now      func() time.Time
 	kick     chan struct{}
 	after    func()
+	touches  sessionBuffer
 	// While an invalidation failed and is not yet delivered the cache may
 	// hold values older than committed writes, so reads go to the
 	// repository. failures counts failed invalidations; cleared is the
@@ -274,34 +275,6 @@ func (c *Catalog) Settings(ctx context.Context) (files.SystemSettings, cache.Ori
 	return fetch(ctx, c, c.settings, settingsID, func(ctx context.Context, _ string) (files.SystemSettings, error) {
 		return c.repo.GetSettings(ctx)
 	})
-}
-
-// Session returns the session of ip without counting a request; a client
-// never seen in the window gets a session that starts now.
-func (c *Catalog) Session(ctx context.Context, ip string) (files.UserSession, error) {
-	s, err := c.sessions.Get(ctx, ip)
-	if errors.Is(err, cache.ErrNotFound) {
-		now := c.now().UTC()
-		return files.UserSession{IP: ip, FirstSeen: now, LastSeen: now}, nil
-	}
-	return s, err
-}
-
-// TouchSession counts a request of ip and slides its session window. Two
-// concurrent requests of one IP may count as one: the session is a hint,
-// not a record.
-func (c *Catalog) TouchSession(ctx context.Context, ip string) error {
-	now := c.now().UTC()
-	s, err := c.sessions.Get(ctx, ip)
-	switch {
-	case errors.Is(err, cache.ErrNotFound):
-		s = files.UserSession{IP: ip, FirstSeen: now}
-	case err != nil:
-		return err
-	}
-	s.LastSeen = now
-	s.Requests++
-	return c.sessions.SetWithTTL(ctx, ip, s, c.ttls.Session)
 }
 
 func (c *Catalog) key(f interface{ Key(string) (string, error) }, id string) string {

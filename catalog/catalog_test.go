@@ -372,18 +372,43 @@ func TestSessionSlides(t *testing.T) {
 	forEach(t, func(t *testing.T, newEnv func(*testing.T, func(cache.Store) cache.Store, func(files.Repository) files.Repository) *env) {
 		e := newEnv(t, nil, nil)
 		ctx := t.Context()
-		for range 3 {
-			if err := e.cat.TouchSession(ctx, "203.0.113.7"); err != nil {
-				t.Fatal(err)
+		const ip = "203.0.113.7"
+		touch := func(n int) {
+			t.Helper()
+			for range n {
+				if err := e.cat.TouchSession(ctx, ip); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
-		s, err := e.cat.Session(ctx, "203.0.113.7")
-		if err != nil || s.Requests != 3 || s.IP != "203.0.113.7" || s.FirstSeen.After(s.LastSeen) {
-			t.Fatalf("session = %+v, %v", s, err)
+		want := func(requests int64) {
+			t.Helper()
+			s, err := e.cat.Session(ctx, ip)
+			if err != nil || s.Requests != requests || s.IP != ip || s.FirstSeen.After(s.LastSeen) || s.FirstSeen.IsZero() {
+				t.Fatalf("session = %+v, %v; want %d requests", s, err, requests)
+			}
 		}
-		key, _ := e.cache.Keyspace().Key(catalog.FamilySession, "203.0.113.7")
+		touch(3)
+		want(3) // counted before the flush
+		key, _ := e.cache.Keyspace().Key(catalog.FamilySession, ip)
+		if _, err := e.store.TTL(ctx, key); !errors.Is(err, cache.ErrNotFound) {
+			t.Fatalf("session stored before a flush: %v", err)
+		}
+		if n, err := e.cat.FlushSessions(ctx); err != nil || n != 1 {
+			t.Fatalf("FlushSessions = %d, %v", n, err)
+		}
+		want(3)
 		if ttl, err := e.store.TTL(ctx, key); err != nil || ttl > 31*time.Minute || ttl < 25*time.Minute {
 			t.Fatalf("session TTL = %v, %v; want about 30m", ttl, err)
+		}
+		touch(2)
+		want(5) // stored and pending together
+		if _, err := e.cat.FlushSessions(ctx); err != nil {
+			t.Fatal(err)
+		}
+		want(5)
+		if s, err := e.cat.Session(ctx, "198.51.100.1"); err != nil || s.Requests != 0 || s.IP != "198.51.100.1" {
+			t.Fatalf("unknown IP: %+v, %v", s, err)
 		}
 	})
 }

@@ -32,7 +32,8 @@ func (c *Catalog) Kick() {
 	}
 }
 
-// Relay delivers the pending invalidations of the outbox until ctx ends:
+// Relay delivers the pending invalidations of the outbox, and flushes the
+// counted sessions (FlushSessions), until ctx ends:
 // entries left by writes whose invalidation failed, or by an instance that
 // died between commit and invalidation. Any instance may run it; deleting a
 // key twice is harmless.
@@ -52,6 +53,9 @@ func (c *Catalog) Relay(ctx context.Context, opts RelayOptions) error {
 	for {
 		if _, err := c.Drain(ctx, opts.Batch); err != nil && ctx.Err() == nil {
 			c.log.Warn("outbox relay pass failed", "err", err)
+		}
+		if _, err := c.FlushSessions(ctx); err != nil && ctx.Err() == nil {
+			c.log.Debug("sessions not flushed", "err", err)
 		}
 		if now := c.now(); now.Sub(lastPrune) >= opts.PruneAfter/4 {
 			lastPrune = now

@@ -105,6 +105,7 @@ func serve(ctx context.Context, cfg config.Config, ready func(addr string)) erro
 	wg.Wait()
 	// Deliver what the outbox still holds before the pools close.
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	_, _ = a.catalog.FlushSessions(dctx)
 	if _, derr := a.catalog.Drain(dctx, 0); derr != nil {
 		log.Warn("outbox not drained at shutdown; another instance will deliver it", "err", derr)
 	}
