@@ -5,21 +5,11 @@ import (
 	"time"
 
 	"github.com/filecache/filecache/cache"
+	"github.com/filecache/filecache/files"
 )
 
-type codecFile struct {
-	ID            string    `json:"id"`
-	Name          string    `json:"name"`
-	Size          int64     `json:"size"`
-	ContentType   string    `json:"content_type"`
-	Checksum      string    `json:"checksum"`
-	Tags          []string  `json:"tags"`
-	UploaderIP    string    `json:"uploader_ip"`
-	DownloadCount int64     `json:"download_count"`
-	Version       int64     `json:"version"`
-	CreatedAt     time.Time `json:"created_at"`
-	UpdatedAt     time.Time `json:"updated_at"`
-}
+// codecFile is the value the service caches most.
+type codecFile = files.FileMetadata
 
 // BenchmarkJSONDecode measures the default codec on a FileMetadata-shaped
 // value: the main cost of a Redis hit after the round trip.

@@ -9,23 +9,12 @@ import (
 
 	"github.com/filecache/filecache/cache"
 	"github.com/filecache/filecache/cache/redisstore"
+	"github.com/filecache/filecache/files"
 	"github.com/filecache/filecache/internal/redistest"
 )
 
-// benchFile is shaped like the service's FileMetadata.
-type benchFile struct {
-	ID            string    `json:"id"`
-	Name          string    `json:"name"`
-	Size          int64     `json:"size"`
-	ContentType   string    `json:"content_type"`
-	Checksum      string    `json:"checksum"`
-	Tags          []string  `json:"tags"`
-	UploaderIP    string    `json:"uploader_ip"`
-	DownloadCount int64     `json:"download_count"`
-	Version       int64     `json:"version"`
-	CreatedAt     time.Time `json:"created_at"`
-	UpdatedAt     time.Time `json:"updated_at"`
-}
+// benchFile is the value the service caches most.
+type benchFile = files.FileMetadata
 
 func newBenchFamily(b *testing.B, near bool) (*cache.Family[benchFile], []string) {
 	b.Helper()

@@ -9,20 +9,13 @@ import (
 	"time"
 
 	"github.com/filecache/filecache/cache"
-	"github.com/filecache/filecache/cache/redisstore"
 )
 
 // TestInvalidationEvents: every invalidation of one instance reaches the
 // event subscribers of another, with its keys, tags, pattern, reason and
 // origin.
 func TestInvalidationEvents(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		opts func(t *testing.T) redisstore.Options
-	}{
-		{"standalone", standaloneOptions},
-		{"cluster", clusterOptions},
-	} {
+	for _, tt := range []backend{standalone, cluster} {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := tt.opts(t)
 			prefix := fmt.Sprintf("ev%08x:", rand.Uint32())

@@ -62,13 +62,7 @@ func waitFor(t *testing.T, inst *instance, id string, want int) time.Duration {
 }
 
 func TestNearCacheAcrossInstances(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		opts func(t *testing.T) redisstore.Options
-	}{
-		{"standalone", standaloneOptions},
-		{"cluster", clusterOptions},
-	} {
+	for _, tt := range []backend{standalone, cluster} {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := tt.opts(t)
 			prefix := fmt.Sprintf("near%08x:", rand.Uint32())
@@ -181,13 +175,7 @@ func TestNearCacheFlushedOnDisconnect(t *testing.T) {
 // invalidation reaches another client's notification hook, over 1000
 // writes, and logs p50 and p99.
 func TestTrackingDelay(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		opts func(t *testing.T) redisstore.Options
-	}{
-		{"standalone", standaloneOptions},
-		{"cluster", clusterOptions},
-	} {
+	for _, tt := range []backend{standalone, cluster} {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := tt.opts(t)
 			prefix := fmt.Sprintf("delay%08x:", rand.Uint32())

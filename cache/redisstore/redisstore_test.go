@@ -44,16 +44,21 @@ func sentinelOptions(t *testing.T) redisstore.Options {
 	}
 }
 
+// backend is one Redis deployment of the shared test servers.
+type backend struct {
+	name string
+	opts func(t *testing.T) redisstore.Options
+	mode string
+}
+
+var (
+	standalone = backend{"standalone", standaloneOptions, "standalone"}
+	cluster    = backend{"cluster", clusterOptions, "cluster"}
+	sentinel   = backend{"sentinel", sentinelOptions, "sentinel"}
+)
+
 func TestConformance(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		opts func(t *testing.T) redisstore.Options
-		mode string
-	}{
-		{"standalone", standaloneOptions, "standalone"},
-		{"cluster", clusterOptions, "cluster"},
-		{"sentinel", sentinelOptions, "sentinel"},
-	} {
+	for _, tt := range []backend{standalone, cluster, sentinel} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newStore(t, tt.opts(t))
 			if got := s.Mode(); got != tt.mode {

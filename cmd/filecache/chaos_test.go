@@ -59,20 +59,29 @@ func (l *load) request(ctx context.Context, method, path, body string) (int, htt
 	return resp.StatusCode, resp.Header, b, err
 }
 
+// file sends one request that must answer 200 with a file; a failure is
+// recorded and ok is false. A request cut short by the end of the load is
+// not a failure.
+func (l *load) file(ctx context.Context, method, path, body string) (f fileJSON, h http.Header, ok bool) {
+	status, h, b, err := l.request(ctx, method, path, body)
+	if ctx.Err() != nil {
+		return f, h, false
+	}
+	if err == nil && status == http.StatusOK {
+		err = json.Unmarshal(b, &f)
+	}
+	if err != nil || status != http.StatusOK {
+		l.fail("%s %s: %d %v %s", method, path, status, err, b)
+		return f, h, false
+	}
+	return f, h, true
+}
+
 func (l *load) read(ctx context.Context) {
 	i := rand.IntN(len(l.ids))
 	floor := l.acked[i].Load()
-	status, h, body, err := l.request(ctx, "GET", "/v1/files/"+l.ids[i], "")
-	if ctx.Err() != nil {
-		return
-	}
-	if err != nil || status != http.StatusOK {
-		l.fail("GET %s: %d %v %s", l.ids[i], status, err, body)
-		return
-	}
-	var f fileJSON
-	if err := json.Unmarshal(body, &f); err != nil {
-		l.fail("GET %s: %v", l.ids[i], err)
+	f, h, ok := l.file(ctx, "GET", "/v1/files/"+l.ids[i], "")
+	if !ok {
 		return
 	}
 	if f.Version < floor {
@@ -87,17 +96,8 @@ func (l *load) read(ctx context.Context) {
 
 func (l *load) write(ctx context.Context) {
 	i := rand.IntN(len(l.ids))
-	status, _, body, err := l.request(ctx, "PATCH", "/v1/files/"+l.ids[i], fmt.Sprintf(`{"name":"n%d.txt"}`, rand.IntN(1e6)))
-	if ctx.Err() != nil {
-		return
-	}
-	if err != nil || status != http.StatusOK {
-		l.fail("PATCH %s: %d %v %s", l.ids[i], status, err, body)
-		return
-	}
-	var f fileJSON
-	if err := json.Unmarshal(body, &f); err != nil {
-		l.fail("PATCH %s: %v", l.ids[i], err)
+	f, _, ok := l.file(ctx, "PATCH", "/v1/files/"+l.ids[i], fmt.Sprintf(`{"name":"n%d.txt"}`, rand.IntN(1e6)))
+	if !ok {
 		return
 	}
 	for {
