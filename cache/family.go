@@ -43,8 +43,7 @@ type FamilyOptions[T any] struct {
 type Family[T any] struct {
 	c       *Cache
 	name    string
-	codec   Codec[T]
-	opts    FamilyOptions[T]
+	opts    FamilyOptions[T] // defaults filled in
 	stats   *counters
 	tagKeys []string
 	near    *near[T] // nil: no near cache
@@ -93,7 +92,7 @@ func NewFamily[T any](c *Cache, name string, opts FamilyOptions[T]) (*Family[T],
 		stats.nearSize = nc.size
 		c.addNear(nc)
 	}
-	return &Family[T]{c: c, name: name, codec: opts.Codec, opts: opts, stats: stats, tagKeys: tagKeys, near: nc}, nil
+	return &Family[T]{c: c, name: name, opts: opts, stats: stats, tagKeys: tagKeys, near: nc}, nil
 }
 
 // tag adds key to the family's tags before it is written, so that an
@@ -242,7 +241,7 @@ func (f *Family[T]) decode(ctx context.Context, key string, raw []byte) (T, stat
 		case kindNotFound:
 			return v, stateNotFound, env.expiry
 		}
-		if err = f.codec.Unmarshal(env.payload, &v); err == nil {
+		if err = f.opts.Codec.Unmarshal(env.payload, &v); err == nil {
 			return v, stateHit, env.expiry
 		}
 	}
@@ -291,7 +290,7 @@ func (f *Family[T]) TTL(ctx context.Context, id string) (time.Duration, error) {
 func (f *Family[T]) keep(ttl time.Duration) time.Duration { return ttl + f.opts.FailSafe }
 
 func (f *Family[T]) encode(v T, ttl time.Duration) ([]byte, error) {
-	payload, err := f.codec.Marshal(v)
+	payload, err := f.opts.Codec.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("cache: encode %s value: %w", f.name, err)
 	}
@@ -626,7 +625,7 @@ func (f *Family[T]) leaseAndLoad(ctx context.Context, key, id string, load Loade
 			ok, err := f.c.store.CompareAndSet(ctx, key, raw, marker, f.c.opts.LeaseTTL)
 			if err != nil {
 				f.stats.errors.Add(1)
-				return f.loadOnly(ctx, id, load)
+				return f.fallback(ctx, id, load)
 			}
 			if !ok {
 				continue // changed meanwhile: look again
