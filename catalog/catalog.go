@@ -94,20 +94,14 @@ type Catalog struct {
 	failures, cleared atomic.Uint64
 }
 
-// bypassing reports whether reads must skip the cache.
-func (c *Catalog) bypassing() bool { return c.failures.Load() > c.cleared.Load() }
-
-// invalidationFailed suspends cache reads until the relay empties the outbox.
-func (c *Catalog) invalidationFailed() { c.failures.Add(1) }
-
 // SuspendCacheReads makes reads skip the cache until the relay has found the
 // outbox empty: call it when the cache store becomes unreachable, since the
 // invalidations of writes made meanwhile (by any instance) wait in the
 // outbox and must reach the store before a read trusts it again.
-func (c *Catalog) SuspendCacheReads() { c.invalidationFailed() }
+func (c *Catalog) SuspendCacheReads() { c.failures.Add(1) }
 
 // CacheReadsSuspended reports whether reads skip the cache.
-func (c *Catalog) CacheReadsSuspended() bool { return c.bypassing() }
+func (c *Catalog) CacheReadsSuspended() bool { return c.failures.Load() > c.cleared.Load() }
 
 // outboxEmpty readmits cache reads if no invalidation failed since seen was
 // read (before the outbox was found empty).
@@ -227,9 +221,9 @@ func classify(err error) error {
 }
 
 // fetch reads id of family through the cache, or straight from load while
-// the cache may be stale (see Catalog.bypass).
+// the cache may be stale (see Catalog.CacheReadsSuspended).
 func fetch[T any](ctx context.Context, c *Catalog, f *cache.Family[T], id string, load cache.Loader[T]) (T, cache.Origin, error) {
-	if c.bypassing() {
+	if c.CacheReadsSuspended() {
 		v, err := f.LoadWithoutCache(ctx, id, load)
 		return v, cache.OriginLoad, classify(err)
 	}
@@ -419,7 +413,7 @@ func (c *Catalog) write(ctx context.Context, change func(tx files.Tx) (files.Inv
 	// The client has its answer only after this: its next read on this
 	// instance must not see the old value.
 	if err := c.apply(ctx, inv, "write"); err != nil {
-		c.invalidationFailed()
+		c.SuspendCacheReads()
 		c.log.Warn("invalidation deferred to the outbox relay; reads bypass the cache until it is delivered", "entry", entry, "err", err)
 		c.Kick()
 		return nil

@@ -98,7 +98,7 @@ func (c *Catalog) Drain(ctx context.Context, batch int) (int, error) {
 		var failed error
 		for _, e := range entries {
 			if err := c.apply(ctx, e.Invalidation, "relay"); err != nil {
-				c.invalidationFailed()
+				c.SuspendCacheReads()
 				failed = err
 				if rerr := c.repo.RetryLater(ctx, e.ID); rerr != nil {
 					failed = errors.Join(err, rerr)
