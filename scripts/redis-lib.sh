@@ -38,3 +38,48 @@ alive() {
 	kill -0 "$1" 2>/dev/null || return 1
 	[[ ! -d /proc/self ]] || [[ $(readlink "/proc/$1/exe" 2>/dev/null) == *redis* ]]
 }
+
+# stop DIR: kills the servers whose pid files are in $dir (SIGTERM, then
+# SIGKILL after 10s) and waits for them.
+stop() {
+	local f pid deadline
+	[[ -d $dir ]] || return 0
+	for f in "$dir"/*.pid; do
+		[[ -e $f ]] || continue
+		pid=$(<"$f")
+		if alive "$pid"; then
+			kill -TERM "$pid" 2>/dev/null || true
+		fi
+	done
+	for f in "$dir"/*.pid; do
+		[[ -e $f ]] || continue
+		pid=$(<"$f")
+		deadline=$((SECONDS + 10))
+		while alive "$pid"; do
+			if ((SECONDS >= deadline)); then
+				kill -KILL "$pid" 2>/dev/null || true
+			fi
+			sleep 0.05
+		done
+		rm -f "$f"
+	done
+}
+
+# run_command ARGS: the command line of a start script, start DIR | stop DIR
+# | --help (the script defines start and usage).
+run_command() {
+	case ${1:-} in
+	start | stop)
+		[[ $# -eq 2 ]] || { usage >&2; exit 2; }
+		dir=$2
+		"$1"
+		;;
+	-h | --help | help)
+		usage
+		;;
+	*)
+		usage >&2
+		exit 2
+		;;
+	esac
+}

@@ -155,41 +155,4 @@ EOF
 	echo "REDIS_SENTINEL_MASTER=$MASTER_NAME"
 }
 
-stop() {
-	local f pid deadline
-	[[ -d $dir ]] || return 0
-	for f in "$dir"/*.pid; do
-		[[ -e $f ]] || continue
-		pid=$(<"$f")
-		if alive "$pid"; then
-			kill -TERM "$pid" 2>/dev/null || true
-		fi
-	done
-	for f in "$dir"/*.pid; do
-		[[ -e $f ]] || continue
-		pid=$(<"$f")
-		deadline=$((SECONDS + 10))
-		while alive "$pid"; do
-			if ((SECONDS >= deadline)); then
-				kill -KILL "$pid" 2>/dev/null || true
-			fi
-			sleep 0.05
-		done
-		rm -f "$f"
-	done
-}
-
-case ${1:-} in
-start | stop)
-	[[ $# -eq 2 ]] || { usage >&2; exit 2; }
-	dir=$2
-	"$1"
-	;;
--h | --help | help)
-	usage
-	;;
-*)
-	usage >&2
-	exit 2
-	;;
-esac
+run_command "$@"

@@ -17,9 +17,12 @@ var _ cache.Notifier = (*Store)(nil)
 func (s *Store) Notify(fn func(keys []string)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fns := append([]func([]string){}, s.notify...)
-	s.notify = append(fns, fn)
-	s.notifyList.Store(&s.notify)
+	var fns []func([]string)
+	if cur := s.notifyList.Load(); cur != nil {
+		fns = append(fns, *cur...)
+	}
+	fns = append(fns, fn)
+	s.notifyList.Store(&fns)
 }
 
 // Tracks implements cache.Notifier.

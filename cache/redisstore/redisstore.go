@@ -21,9 +21,8 @@ type Store struct {
 	retries atomic.Uint64
 	flushes atomic.Uint64
 
-	mu         sync.Mutex // guards notify
-	notify     []func([]string)
-	notifyList atomic.Pointer[[]func([]string)]
+	mu         sync.Mutex                       // serializes Notify
+	notifyList atomic.Pointer[[]func([]string)] // copy-on-write: read by the connections' readers
 }
 
 var _ cache.Store = (*Store)(nil)
