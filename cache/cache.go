@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,27 +15,29 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultTTL       = time.Hour
-	DefaultLeaseTTL  = 5 * time.Second
-	DefaultLeaseWait = 250 * time.Millisecond
-	DefaultJitter    = 0.1
+	DefaultLeaseTTL = 5 * time.Second
+	DefaultJitter   = 0.1
 	// DefaultFallbackWait is the default Options.FallbackWait.
 	DefaultFallbackWait = 100 * time.Millisecond
+	// DefaultRefusedWritesPause is the default Options.RefusedWritesPause.
+	DefaultRefusedWritesPause = time.Second
 )
 
 // Options tunes a Cache. The zero value of every field means its default.
 type Options struct {
-	// Prefix goes before every key, e.g. "app1:". Default: none.
+	// Prefix goes before every key. It must end with ':' so that no other
+	// namespace starts with it ("ns:" does not contain "nsB:..."), and hold
+	// no glob character. Default: none.
 	Prefix string
 	// MaxKeyPart is the longest key part kept verbatim; longer parts are
 	// hashed. Default: DefaultMaxKeyPart.
 	MaxKeyPart int
-	// LeaseTTL bounds how long a loader holds the lease on a missing key and
-	// how long one load may run. Default: DefaultLeaseTTL.
+	// LeaseTTL bounds how long a loader holds the lease on a key: a reader
+	// on any instance that finds a lease waits for its value until the
+	// lease ends, and only a lease that ends unfulfilled lets another
+	// loader in. It must be at least every family's HardTimeout.
+	// Default: DefaultLeaseTTL.
 	LeaseTTL time.Duration
-	// LeaseWait is how long a reader that finds another process' lease waits
-	// for its value before it loads without storing. Default: DefaultLeaseWait.
-	LeaseWait time.Duration
 	// Jitter spreads every TTL uniformly by ±Jitter of itself so that entries
 	// written together do not expire together. A negative value turns it
 	// off. Default: DefaultJitter.
@@ -55,6 +55,11 @@ type Options struct {
 	FallbackLimit int
 	// FallbackWait, see FallbackLimit. Default: DefaultFallbackWait.
 	FallbackWait time.Duration
+	// RefusedWritesPause is how long the cache stops writing after the
+	// store refused a write for lack of memory (ErrNoMemory): lookups use
+	// plain reads and loaded values are served without being stored.
+	// Default: DefaultRefusedWritesPause.
+	RefusedWritesPause time.Duration
 	// Observer, if set, is told the duration and error of every operation
 	// (and every invalidation if it is an InvalidationObserver).
 	Observer Observer
@@ -94,6 +99,9 @@ type Cache struct {
 	nears     atomic.Pointer[nearList] // near caches, for notifications
 	tokens    atomic.Uint64            // near-cache read reservations
 	flushes   atomic.Uint64
+	waiters   waiters // readers waiting for another loader's value
+	// refusedUntil is when writes resume after an ErrNoMemory (unix ns).
+	refusedUntil atomic.Int64
 }
 
 // New returns a Cache over store.
@@ -104,20 +112,29 @@ func New(store Store, opts Options) (*Cache, error) {
 	if opts.Prefix != "" && EscapeGlob(opts.Prefix) != opts.Prefix {
 		return nil, fmt.Errorf("cache: prefix %q holds a glob character", opts.Prefix)
 	}
-	if opts.LeaseTTL < 0 || opts.LeaseWait < 0 || opts.Jitter > 0.5 {
-		return nil, errors.New("cache: LeaseTTL and LeaseWait must be >= 0, Jitter <= 0.5")
+	if opts.Prefix != "" && opts.Prefix[len(opts.Prefix)-1] != ':' {
+		return nil, fmt.Errorf("cache: prefix %q must end with ':', or it would share keys with every namespace that starts with it", opts.Prefix)
+	}
+	if opts.LeaseTTL < 0 || opts.Jitter > 0.5 {
+		return nil, errors.New("cache: LeaseTTL must be >= 0, Jitter <= 0.5")
+	}
+	if opts.NearSize < 0 || opts.FallbackLimit < 0 || opts.FallbackWait < 0 || opts.RefusedWritesPause < 0 {
+		return nil, errors.New("cache: NearSize, FallbackLimit, FallbackWait and RefusedWritesPause must be >= 0")
 	}
 	if opts.LeaseTTL == 0 {
 		opts.LeaseTTL = DefaultLeaseTTL
-	}
-	if opts.LeaseWait == 0 {
-		opts.LeaseWait = DefaultLeaseWait
 	}
 	switch {
 	case opts.Jitter == 0:
 		opts.Jitter = DefaultJitter
 	case opts.Jitter < 0:
 		opts.Jitter = 0
+	}
+	if opts.FallbackWait == 0 {
+		opts.FallbackWait = DefaultFallbackWait
+	}
+	if opts.RefusedWritesPause == 0 {
+		opts.RefusedWritesPause = DefaultRefusedWritesPause
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -129,12 +146,6 @@ func New(store Store, opts Options) (*Cache, error) {
 	if opts.Logger == nil {
 		opts.Logger = discard
 	}
-	if opts.NearSize < 0 || opts.FallbackLimit < 0 {
-		return nil, errors.New("cache: NearSize and FallbackLimit must be >= 0")
-	}
-	if opts.FallbackWait <= 0 {
-		opts.FallbackWait = DefaultFallbackWait
-	}
 	c := &Cache{
 		store:    store,
 		keys:     Keyspace{Prefix: opts.Prefix, MaxPart: opts.MaxKeyPart},
@@ -144,148 +155,19 @@ func New(store Store, opts Options) (*Cache, error) {
 	if opts.FallbackLimit > 0 {
 		c.fallbacks = make(chan struct{}, opts.FallbackLimit)
 	}
-	if n, ok := store.(Notifier); ok && opts.NearSize > 0 {
-		c.notifier = n
+	if n, ok := store.(Notifier); ok {
+		// Waiters on another loader's lease are woken by notifications
+		// too, with or without a near cache.
+		if opts.NearSize > 0 {
+			c.notifier = n
+		}
 		n.Notify(c.notified)
 	}
 	return c, nil
 }
 
-// ErrOverloaded is returned, wrapped, when a load cannot run because the
-// budget of loads without the cache is spent (Options.FallbackLimit). The
-// error has a RetryAfter() time.Duration method.
-var ErrOverloaded = errors.New("cache: too many loads while the store is unavailable")
-
-type overloaded struct{ after time.Duration }
-
-func (e overloaded) Error() string             { return ErrOverloaded.Error() }
-func (e overloaded) Is(target error) bool      { return target == ErrOverloaded }
-func (e overloaded) RetryAfter() time.Duration { return e.after }
-
-// acquireFallback takes a slot of the fallback budget.
-func (c *Cache) acquireFallback(ctx context.Context) (release func(), err error) {
-	if c.fallbacks == nil {
-		return func() {}, nil
-	}
-	release = func() { <-c.fallbacks }
-	select {
-	case c.fallbacks <- struct{}{}:
-		return release, nil
-	default:
-	}
-	t := time.NewTimer(c.opts.FallbackWait)
-	defer t.Stop()
-	select {
-	case c.fallbacks <- struct{}{}:
-		return release, nil
-	case <-t.C:
-		return nil, overloaded{after: time.Second}
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-// FallbacksInFlight returns how many loads without the cache run now.
-func (c *Cache) FallbacksInFlight() int { return len(c.fallbacks) }
-
-// NearEnabled reports whether families that ask for a near cache get one.
-func (c *Cache) NearEnabled() bool { return c.notifier != nil }
-
-// Store returns the Store the cache runs on.
-func (c *Cache) Store() Store { return c.store }
-
 // Keyspace returns the key builder of the cache.
 func (c *Cache) Keyspace() Keyspace { return c.keys }
-
-// DeletePattern removes every key of this cache (inside its prefix) that
-// matches the Redis glob pattern, and reports how many it removed. Escape
-// user-supplied text in pattern with EscapeGlob.
-func (c *Cache) DeletePattern(ctx context.Context, pattern string) (int, error) {
-	c.gen.Add(1)
-	start := c.opts.Now()
-	n, err := c.store.DeletePattern(ctx, EscapeGlob(c.keys.Prefix)+pattern)
-	c.flushNear(func(nearSet) bool { return true })
-	c.observe("delete_pattern", "", start, err)
-	if err != nil {
-		return n, fmt.Errorf("cache: delete pattern %q: %w", pattern, err)
-	}
-	return n, nil
-}
-
-// Delete removes raw keys (as built by a Family's Key) and reports how many
-// existed.
-func (c *Cache) Delete(ctx context.Context, keys ...string) (int, error) {
-	if len(keys) == 0 {
-		return 0, nil
-	}
-	c.forget(keys)
-	start := c.opts.Now()
-	n, err := c.store.Delete(ctx, keys...)
-	c.dropNear(keys)
-	c.observe("delete", "", start, err)
-	if err != nil {
-		return n, fmt.Errorf("cache: delete %d keys: %w", len(keys), err)
-	}
-	return n, nil
-}
-
-// tagKey returns the key of the set of members of tag.
-func (c *Cache) tagKey(tag string) (string, error) {
-	return c.keys.Key("tag", tag)
-}
-
-// InvalidateTags deletes every key that joined one of tags (see
-// FamilyOptions.Tags) without walking the keyspace, and reports how many
-// keys it deleted.
-func (c *Cache) InvalidateTags(ctx context.Context, tags ...string) (int, error) {
-	total := 0
-	for _, tag := range tags {
-		tk, err := c.tagKey(tag)
-		if err != nil {
-			return total, fmt.Errorf("cache: tag %q: %w", tag, err)
-		}
-		c.gen.Add(1)
-		start := c.opts.Now()
-		n, err := c.store.DeleteTag(ctx, tk)
-		c.flushNear(func(n nearSet) bool { return n.hasTag(tag) })
-		c.observe("invalidate_tag", "", start, err)
-		total += n
-		if err != nil {
-			return total, fmt.Errorf("cache: invalidate tag %q: %w", tag, err)
-		}
-	}
-	return total, nil
-}
-
-// Incr counts one event of part in family (e.g. "ratelimit", an IP) in a
-// fixed window, and returns the count so far and the time left in the
-// window.
-func (c *Cache) Incr(ctx context.Context, family, part string, window time.Duration) (int64, time.Duration, error) {
-	key, err := c.keys.Key(family, part)
-	if err != nil {
-		return 0, 0, err
-	}
-	start := c.opts.Now()
-	n, left, err := c.store.Incr(ctx, key, window)
-	c.observe("incr", family, start, err)
-	if err != nil {
-		return 0, 0, fmt.Errorf("cache: incr %s: %w", key, err)
-	}
-	return n, left, nil
-}
-
-// forget detaches loads in flight for keys from later callers: a reader
-// that arrives after a delete must not be handed a value loaded before it.
-func (c *Cache) forget(keys []string) {
-	g := c.gen.Load()
-	for _, k := range keys {
-		c.flight.Forget(c.flightKey(k, g))
-	}
-}
-
-func (c *Cache) flightKey(key string, gen uint64) string {
-	return strconv.FormatUint(gen, 36) + " " + key
-}
 
 // Ping checks that the store answers.
 func (c *Cache) Ping(ctx context.Context) error { return c.store.Ping(ctx) }
@@ -296,81 +178,21 @@ func (c *Cache) observe(op, family string, start time.Time, err error) {
 	}
 }
 
-// register returns the counters of family, creating them once.
-func (c *Cache) register(family string) (*counters, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.families[family]; ok {
-		return nil, fmt.Errorf("cache: family %q already exists", family)
-	}
-	s := new(counters)
-	c.families[family] = s
-	return s, nil
+// writesRefused reports whether the store recently refused a write for
+// lack of memory, so that the cache should not write for now.
+func (c *Cache) writesRefused() bool {
+	until := c.refusedUntil.Load()
+	return until != 0 && c.opts.Now().UnixNano() < until
 }
 
-// FamilyStats counts what happened to one family since the Cache was created.
-type FamilyStats struct {
-	Family     string
-	NearHits   uint64 // lookups answered by the near cache
-	Hits       uint64 // lookups answered by the store
-	Misses     uint64 // lookups the store could not answer
-	Loads      uint64 // loader calls
-	LoadErrors uint64 // loader calls that failed (not found excluded)
-	LeaseWaits uint64 // lookups that waited on another loader's lease
-	Corrupt    uint64 // values that could not be decoded and were dropped
-	Errors     uint64 // store operations that failed
-	NearSize   int    // entries in the near cache now
-	Fallbacks  uint64 // loads without the cache because the store failed
-	Rejected   uint64 // loads refused by the fallback budget (ErrOverloaded)
-	Stale      uint64 // stale values served because the loader failed
+// noteRefused records that the store refused a write for lack of memory if
+// err says so, and reports whether it did.
+func (c *Cache) noteRefused(err error) bool {
+	if !errors.Is(err, ErrNoMemory) {
+		return false
+	}
+	c.refusedUntil.Store(c.opts.Now().Add(c.opts.RefusedWritesPause).UnixNano())
+	return true
 }
 
-// HitRatio returns the share of lookups answered by the near cache or the
-// store, or 0 before any lookup.
-func (s FamilyStats) HitRatio() float64 {
-	hits := s.NearHits + s.Hits
-	if hits+s.Misses == 0 {
-		return 0
-	}
-	return float64(hits) / float64(hits+s.Misses)
-}
-
-// Stats returns a snapshot of every family's counters, sorted by name.
-func (c *Cache) Stats() []FamilyStats {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]FamilyStats, 0, len(c.families))
-	for name, s := range c.families {
-		out = append(out, s.snapshot(name))
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Family < out[j].Family })
-	return out
-}
-
-type counters struct {
-	nearHits, hits, misses, loads, loadErrors, leaseWaits, corrupt, errors atomic.Uint64
-	fallbacks, rejected, staleServed                                       atomic.Uint64
-	nearSize                                                               func() int
-}
-
-func (s *counters) snapshot(name string) FamilyStats {
-	n := 0
-	if s.nearSize != nil {
-		n = s.nearSize()
-	}
-	return FamilyStats{
-		Family:     name,
-		NearHits:   s.nearHits.Load(),
-		NearSize:   n,
-		Hits:       s.hits.Load(),
-		Misses:     s.misses.Load(),
-		Loads:      s.loads.Load(),
-		LoadErrors: s.loadErrors.Load(),
-		LeaseWaits: s.leaseWaits.Load(),
-		Corrupt:    s.corrupt.Load(),
-		Errors:     s.errors.Load(),
-		Fallbacks:  s.fallbacks.Load(),
-		Rejected:   s.rejected.Load(),
-		Stale:      s.staleServed.Load(),
-	}
-}
+var discard = slog.New(slog.DiscardHandler)

@@ -5,8 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
-	"time"
+		"time"
 )
 
 // Publisher is implemented by a Store that can broadcast messages to every
@@ -53,7 +52,8 @@ type InvalidationObserver interface {
 // its pattern, drops them from this process's near caches before it
 // returns, and publishes an Event on EventsChannel when the store is a
 // Publisher (a failed publish is logged, not returned: the deletes are what
-// matters). It reports how many keys were deleted.
+// matters). It reports how many keys were deleted. Every step is safe to
+// repeat: after an error, invalidate again.
 func (c *Cache) Invalidate(ctx context.Context, inv Invalidation) (int, error) {
 	var total, nKeys, nTags, nPattern int
 	var errs []error
@@ -86,20 +86,80 @@ func (c *Cache) Invalidate(ctx context.Context, inv Invalidation) (int, error) {
 			o.ObserveInvalidation("pattern", inv.Reason, nPattern)
 		}
 	}
-	ev := Event{Keys: inv.Keys, Tags: inv.Tags, Pattern: inv.Pattern, Reason: inv.Reason,
-		Origin: c.opts.Instance, Deleted: total, Time: c.opts.Now().UTC()}
-	c.opts.Logger.Debug("cache invalidation", "keys", ev.Keys, "tags", ev.Tags, "pattern", ev.Pattern,
-		"reason", ev.Reason, "deleted", total)
-	if p, ok := c.store.(Publisher); ok {
-		msg, err := json.Marshal(ev)
-		if err == nil {
-			err = p.Publish(ctx, c.keys.Prefix+EventsChannel, msg)
-		}
+	c.publish(ctx, Event{Keys: inv.Keys, Tags: inv.Tags, Pattern: inv.Pattern, Reason: inv.Reason,
+		Origin: c.opts.Instance, Deleted: total, Time: c.opts.Now().UTC()})
+	return total, nil
+}
+
+// Delete removes raw keys (as built by a Family's Key) and reports how many
+// existed.
+func (c *Cache) Delete(ctx context.Context, keys ...string) (int, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	n, err := c.deleteKeys(ctx, "", keys)
+	if err != nil {
+		return n, fmt.Errorf("cache: delete %d keys: %w", len(keys), err)
+	}
+	return n, nil
+}
+
+// DeletePattern removes every key of this cache (inside its prefix) that
+// matches the Redis glob pattern, and reports how many it removed. Escape
+// user-supplied text in pattern with EscapeGlob. The store must be a
+// PatternDeleter.
+func (c *Cache) DeletePattern(ctx context.Context, pattern string) (int, error) {
+	n, err := c.deletePattern(ctx, "", EscapeGlob(c.keys.Prefix)+pattern, func(nearSet) bool { return true })
+	if err != nil {
+		return n, fmt.Errorf("cache: delete pattern %q: %w", pattern, err)
+	}
+	return n, nil
+}
+
+// InvalidateTags deletes every key that joined one of tags (see
+// FamilyOptions.Tags) without walking the keyspace, and reports how many
+// keys it deleted. The store must be a Tagger.
+func (c *Cache) InvalidateTags(ctx context.Context, tags ...string) (int, error) {
+	t, ok := c.store.(Tagger)
+	if !ok {
+		return 0, errors.New("cache: the store does not index tags")
+	}
+	total := 0
+	for _, tag := range tags {
+		tk, err := c.tagKey(tag)
 		if err != nil {
-			c.opts.Logger.Warn("invalidation event not published", "err", err)
+			return total, fmt.Errorf("cache: tag %q: %w", tag, err)
+		}
+		// As for patterns, a generation before and after.
+		c.gen.Add(1)
+		start := c.opts.Now()
+		n, err := t.DeleteTag(ctx, tk)
+		c.flushNear(func(n nearSet) bool { return n.hasTag(tag) })
+		c.gen.Add(1)
+		c.observe("invalidate_tag", "", start, err)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("cache: invalidate tag %q: %w", tag, err)
 		}
 	}
 	return total, nil
+}
+
+// publish announces ev to every process using the store, if it publishes.
+func (c *Cache) publish(ctx context.Context, ev Event) {
+	c.opts.Logger.Debug("cache invalidation", "keys", ev.Keys, "tags", ev.Tags, "pattern", ev.Pattern,
+		"reason", ev.Reason, "deleted", ev.Deleted)
+	p, ok := c.store.(Publisher)
+	if !ok {
+		return
+	}
+	msg, err := json.Marshal(ev)
+	if err == nil {
+		err = p.Publish(ctx, c.keys.Prefix+EventsChannel, msg)
+	}
+	if err != nil {
+		c.opts.Logger.Warn("invalidation event not published", "err", err)
+	}
 }
 
 func failed(errs []error) bool { return errors.Join(errs...) != nil }
@@ -124,4 +184,3 @@ func (c *Cache) Events(ctx context.Context, fn func(Event)) error {
 	return fmt.Errorf("cache: events: %w", err)
 }
 
-var discard = slog.New(slog.DiscardHandler)

@@ -64,10 +64,15 @@ func (k Keyspace) normalize(part string) (string, error) {
 		return "", fmt.Errorf("%w: part holds a control character", ErrInvalidKey)
 	}
 	if len(part) > max || strings.HasPrefix(part, hashMark) {
-		sum := sha256.Sum256([]byte(part))
-		return hashMark + hex.EncodeToString(sum[:]), nil
+		return hashPart(part), nil
 	}
 	return part, nil
+}
+
+// hashPart returns the hashed form of a key part: "#" and its hex SHA-256.
+func hashPart(part string) string {
+	sum := sha256.Sum256([]byte(part))
+	return hashMark + hex.EncodeToString(sum[:])
 }
 
 func printableASCII(s string) bool {

@@ -41,12 +41,12 @@ type near[T any] struct {
 	tags   []string
 	c      *otter.Cache[string, nearEntry[T]]
 	tokens *atomic.Uint64
+	// reserveTTL bounds how long a read in flight holds its place: the
+	// longest a lookup with its load may take.
+	reserveTTL time.Duration
 }
 
-// reserveTTL bounds how long a read in flight holds its place.
-const reserveTTL = 2 * time.Second
-
-func newNear[T any](prefix string, tags []string, size int, tokens *atomic.Uint64) (*near[T], error) {
+func newNear[T any](prefix string, tags []string, size int, reserveTTL time.Duration, tokens *atomic.Uint64) (*near[T], error) {
 	c, err := otter.New(&otter.Options[string, nearEntry[T]]{
 		MaximumSize: size,
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, nearEntry[T]]) time.Duration {
@@ -56,7 +56,7 @@ func newNear[T any](prefix string, tags []string, size int, tokens *atomic.Uint6
 	if err != nil {
 		return nil, err
 	}
-	return &near[T]{prefix: prefix, tags: tags, c: c, tokens: tokens}, nil
+	return &near[T]{prefix: prefix, tags: tags, c: c, tokens: tokens, reserveTTL: reserveTTL}, nil
 }
 
 func (n *near[T]) get(key string) (T, bool) {
@@ -72,7 +72,7 @@ func (n *near[T]) get(key string) (T, bool) {
 // 0 if another read of key is already in flight.
 func (n *near[T]) reserve(key string) uint64 {
 	token := n.tokens.Add(1)
-	if _, ok := n.c.SetIfAbsent(key, nearEntry[T]{token: token, ttl: reserveTTL}); !ok {
+	if _, ok := n.c.SetIfAbsent(key, nearEntry[T]{token: token, ttl: n.reserveTTL}); !ok {
 		return 0
 	}
 	return token
@@ -135,6 +135,7 @@ type nearList struct{ sets []nearSet }
 // notified drops the near entries of keys, or every near entry when keys is
 // nil. It runs on the store's notification goroutine.
 func (c *Cache) notified(keys []string) {
+	c.waiters.wake(keys)
 	l := c.nears.Load()
 	if l == nil {
 		return
@@ -184,6 +185,62 @@ func (c *Cache) flushNear(match func(nearSet) bool) {
 	}
 }
 
-// NearFlushes returns how many times the store reported lost notifications
-// and the near caches were flushed.
-func (c *Cache) NearFlushes() uint64 { return c.flushes.Load() }
+
+// nearGet answers from the family's near cache, if it has one.
+func (f *Family[T]) nearGet(part string) (T, bool) {
+	if f.near != nil {
+		if v, ok := f.near.get(part); ok {
+			f.stats.nearHits.Add(1)
+			return v, true
+		}
+	}
+	var zero T
+	return zero, false
+}
+
+// reserveNear reserves the near entry of part before a read of the store,
+// so that a notification arriving while the read is in flight voids it.
+func (f *Family[T]) reserveNear(part string) uint64 {
+	if f.near == nil {
+		return 0
+	}
+	return f.near.reserve(part)
+}
+
+func (f *Family[T]) releaseNear(part string, token uint64) {
+	if f.near != nil {
+		f.near.release(part, token)
+	}
+}
+
+// fillNear keeps the fresh value of s in the near cache if the read that
+// reserved token is still valid, until its expiry or, with EagerRefresh,
+// until a refresh is due (so that the next read reaches the store and
+// starts it).
+func (f *Family[T]) fillNear(part string, token uint64, s seen[T]) {
+	if f.near == nil {
+		return
+	}
+	if s.view != viewFresh {
+		f.near.release(part, token)
+		return
+	}
+	until := s.expiry
+	if f.opts.EagerRefresh > 0 {
+		until = f.eagerAt(s)
+	}
+	f.near.fill(part, token, s.v, until.Sub(f.c.opts.Now()))
+}
+
+// dropNear drops keys from the family's near cache, for a write of this
+// process: its next read must not see the old value.
+func (f *Family[T]) dropNear(keys ...string) {
+	if f.near != nil {
+		for _, k := range keys {
+			f.near.dropKey(k)
+		}
+	}
+}
+
+// NearEnabled reports whether families that ask for a near cache get one.
+func (c *Cache) NearEnabled() bool { return c.notifier != nil }

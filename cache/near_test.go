@@ -8,7 +8,7 @@ import (
 
 func TestNearReservation(t *testing.T) {
 	var tokens atomic.Uint64
-	n, err := newNear[string]("file:", nil, 100, &tokens)
+	n, err := newNear[string]("file:", nil, 100, 2*time.Second, &tokens)
 	if err != nil {
 		t.Fatal(err)
 	}

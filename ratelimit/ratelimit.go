@@ -20,26 +20,39 @@ import (
 // Family is the key family of the counters.
 const Family = "ratelimit"
 
+// Counter counts events per key in a fixed window shared by every
+// instance: the cache stores implement it.
+type Counter interface {
+	// IncrBy adds n to the counter at key, creating it with a lifetime of
+	// window, and returns the count and the time left in the window.
+	IncrBy(ctx context.Context, key string, n int64, window time.Duration) (int64, time.Duration, error)
+}
+
 // Limiter allows Limit requests per key per Window.
 type Limiter struct {
 	c      *cache.Cache
+	store  Counter
 	limit  int
 	window time.Duration
 	now    func() time.Time
 }
 
 // New returns a Limiter of limit requests per window on c.
-func New(c *cache.Cache, limit int, window time.Duration) (*Limiter, error) {
+func New(c *cache.Cache, store Counter, limit int, window time.Duration) (*Limiter, error) {
 	if limit < 1 || window < time.Second {
 		return nil, errors.New("ratelimit: limit must be >= 1 and window >= 1s")
 	}
-	return &Limiter{c: c, limit: limit, window: window, now: time.Now}, nil
+	return &Limiter{c: c, store: store, limit: limit, window: window, now: time.Now}, nil
 }
 
 // Allow counts one request of key and reports whether it is within the
 // limit, with the state to send in the RateLimit-* headers.
 func (l *Limiter) Allow(ctx context.Context, key string) (files.RateLimitInfo, bool, error) {
-	n, left, err := l.c.Incr(ctx, Family, key, l.window)
+	k, err := l.c.Keyspace().Key(Family, key)
+	if err != nil {
+		return files.RateLimitInfo{}, true, err
+	}
+	n, left, err := l.store.IncrBy(ctx, k, 1, l.window)
 	if err != nil {
 		return files.RateLimitInfo{}, true, err
 	}

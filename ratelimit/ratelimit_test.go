@@ -18,7 +18,7 @@ func TestAllow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := ratelimit.New(c, 3, time.Minute)
+	l, err := ratelimit.New(c, s, 3, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestAllow(t *testing.T) {
 	if _, ok, _ := l.Allow(t.Context(), "198.51.100.1"); !ok {
 		t.Fatal("another key shares the limit")
 	}
-	if _, err := ratelimit.New(c, 0, time.Minute); err == nil {
+	if _, err := ratelimit.New(c, s, 0, time.Minute); err == nil {
 		t.Fatal("New accepted a zero limit")
 	}
 }

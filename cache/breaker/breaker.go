@@ -6,12 +6,20 @@
 //	store := breaker.New(redis, breaker.Options{OnStateChange: alert})
 //	c, err := cache.New(store, cache.Options{})
 //
+// The breaker counts what says the store is unreachable or unusable:
+// transport errors, timeouts, and replies such as LOADING or CLUSTERDOWN.
+// An error reply that is an answer (cache.ErrRejected: OOM, WRONGTYPE) is
+// a success for the breaker: the store is there, and the cache handles it
+// per command.
+//
 // Recovery is gradual: after OpenTimeout the breaker lets a few probes
 // through (half-open); when they succeed it closes, and reads are then
 // admitted with a share that grows from RampStart to all over Ramp, so that
 // a restarted, empty Redis and the database behind it are not hit by all the
-// traffic at once. Writes and deletes are never held back by the ramp:
-// invalidations must reach the store as soon as it answers.
+// traffic at once. Deletes are never refused, neither by the ramp nor by an
+// open breaker: the invalidation of a committed write is the correctness
+// path, so it is always tried (under the caller's deadline), since another
+// instance may reach the store while this one's breaker is still open.
 //
 // A Store is safe for concurrent use.
 package breaker
@@ -94,6 +102,11 @@ type Options struct {
 	// OnStateChange is called on every transition, on the caller's
 	// goroutine: log it, alert on it. Default: none.
 	OnStateChange func(from, to State)
+	// StartOpen starts the breaker open, for a store not connected yet: it
+	// probes after OpenTimeout like after a trip. Default: false.
+	StartOpen bool
+	// Now is the clock of the recovery ramp. Default: time.Now.
+	Now func() time.Time
 }
 
 // Store is a cache.Store behind a circuit breaker. It passes on the
@@ -107,9 +120,11 @@ type Store struct {
 }
 
 var (
-	_ cache.Store     = (*Store)(nil)
-	_ cache.Notifier  = (*Store)(nil)
-	_ cache.Publisher = (*Store)(nil)
+	_ cache.Store          = (*Store)(nil)
+	_ cache.Tagger         = (*Store)(nil)
+	_ cache.PatternDeleter = (*Store)(nil)
+	_ cache.Notifier       = (*Store)(nil)
+	_ cache.Publisher      = (*Store)(nil)
 )
 
 // New wraps inner.
@@ -138,6 +153,9 @@ func New(inner cache.Store, opts Options) *Store {
 	if opts.RampStart <= 0 || opts.RampStart > 1 {
 		opts.RampStart = DefaultRampStart
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	s := &Store{inner: inner, opts: opts}
 	s.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        "cache",
@@ -148,20 +166,31 @@ func New(inner cache.Store, opts Options) *Store {
 			return c.ConsecutiveFailures >= opts.ConsecutiveFailures ||
 				(c.Requests >= opts.MinRequests && float64(c.TotalFailures) >= opts.FailureRatio*float64(c.Requests))
 		},
-		IsSuccessful: func(err error) bool { return err == nil || errors.Is(err, cache.ErrNotFound) },
+		IsSuccessful: func(err error) bool {
+			return err == nil || errors.Is(err, cache.ErrNotFound) || errors.Is(err, cache.ErrRejected)
+		},
 		// A caller that gave up says nothing about the store.
 		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			if to == gobreaker.StateClosed {
-				s.closed.Store(time.Now().UnixNano())
+				s.closed.Store(opts.Now().UnixNano())
 			}
 			if opts.OnStateChange != nil {
 				opts.OnStateChange(state(from), state(to))
 			}
 		},
 	})
+	if opts.StartOpen {
+		for range opts.ConsecutiveFailures {
+			if done, err := s.cb.Allow(); err == nil {
+				done(errStartOpen)
+			}
+		}
+	}
 	return s
 }
+
+var errStartOpen = fmt.Errorf("breaker: started open: %w", cache.ErrUnavailable)
 
 func state(s gobreaker.State) State {
 	switch s {
@@ -188,7 +217,7 @@ func (s *Store) admitted() bool {
 	if closed == 0 {
 		return true
 	}
-	since := time.Duration(time.Now().UnixNano() - closed)
+	since := time.Duration(s.opts.Now().UnixNano() - closed)
 	if since >= s.opts.Ramp {
 		return true
 	}
@@ -233,21 +262,32 @@ func (s *Store) SetMulti(ctx context.Context, entries []cache.Entry) error {
 	return s.call(false, func() error { return s.inner.SetMulti(ctx, entries) })
 }
 
-// Delete implements cache.Store.
+// invalidate runs a delete through the breaker while it admits calls, and
+// straight to the store while it does not: a delete is never refused.
+func (s *Store) invalidate(fn func() error) error {
+	done, err := s.cb.Allow()
+	if err != nil {
+		return fn()
+	}
+	err = fn()
+	done(err)
+	return err
+}
+
+// Delete implements cache.Store; an open breaker does not refuse it.
 func (s *Store) Delete(ctx context.Context, keys ...string) (n int, err error) {
-	err = s.call(false, func() error { n, err = s.inner.Delete(ctx, keys...); return err })
+	err = s.invalidate(func() error { n, err = s.inner.Delete(ctx, keys...); return err })
 	return n, err
 }
 
-// TTL implements cache.Store.
-func (s *Store) TTL(ctx context.Context, key string) (d time.Duration, err error) {
-	err = s.call(true, func() error { d, err = s.inner.TTL(ctx, key); return err })
-	return d, err
-}
-
-// DeletePattern implements cache.Store.
+// DeletePattern implements cache.PatternDeleter if the wrapped store does;
+// an open breaker does not refuse it.
 func (s *Store) DeletePattern(ctx context.Context, pattern string) (n int, err error) {
-	err = s.call(false, func() error { n, err = s.inner.DeletePattern(ctx, pattern); return err })
+	pd, ok := s.inner.(cache.PatternDeleter)
+	if !ok {
+		return 0, errors.New("breaker: the wrapped store cannot delete by pattern")
+	}
+	err = s.invalidate(func() error { n, err = pd.DeletePattern(ctx, pattern); return err })
 	return n, err
 }
 
@@ -264,22 +304,27 @@ func (s *Store) CompareAndSet(ctx context.Context, key string, old, value []byte
 	return ok, err
 }
 
-// Incr implements cache.Store.
-func (s *Store) Incr(ctx context.Context, key string, window time.Duration) (n int64, left time.Duration, err error) {
-	err = s.call(false, func() error { n, left, err = s.inner.Incr(ctx, key, window); return err })
-	return n, left, err
-}
-
-// AddToTag implements cache.Store.
+// AddToTag implements cache.Tagger if the wrapped store does.
 func (s *Store) AddToTag(ctx context.Context, tagKey string, ttl time.Duration, keys ...string) error {
-	return s.call(false, func() error { return s.inner.AddToTag(ctx, tagKey, ttl, keys...) })
+	t, ok := s.inner.(cache.Tagger)
+	if !ok {
+		return errNoTags
+	}
+	return s.call(false, func() error { return t.AddToTag(ctx, tagKey, ttl, keys...) })
 }
 
-// DeleteTag implements cache.Store.
+// DeleteTag implements cache.Tagger if the wrapped store does; an open
+// breaker does not refuse it.
 func (s *Store) DeleteTag(ctx context.Context, tagKey string) (n int, err error) {
-	err = s.call(false, func() error { n, err = s.inner.DeleteTag(ctx, tagKey); return err })
+	t, ok := s.inner.(cache.Tagger)
+	if !ok {
+		return 0, errNoTags
+	}
+	err = s.invalidate(func() error { n, err = t.DeleteTag(ctx, tagKey); return err })
 	return n, err
 }
+
+var errNoTags = errors.New("breaker: the wrapped store does not index tags")
 
 // Ping implements cache.Store. It bypasses the breaker: readiness checks
 // must see the store itself.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,10 +32,13 @@ func newItem(data []byte, ttl time.Duration) item {
 	return item{data: bytes.Clone(data), expires: time.Now().Add(ttl)}
 }
 
-// tagSet is the member keys of one tag and when the set expires.
+// tagSet is the index of one tag: its member keys and until when each is
+// kept.
 type tagSet struct {
-	keys    map[string]struct{}
-	expires time.Time
+	members   map[string]time.Time
+	earliest  time.Time // the earliest member's time, or zero
+	pruned    int       // members left by the last pruning
+	lastPrune time.Time
 }
 
 // Store is a cache.Store in process memory. It is safe for concurrent use.
@@ -48,7 +50,11 @@ type Store struct {
 	tags map[string]*tagSet
 }
 
-var _ cache.Store = (*Store)(nil)
+var (
+	_ cache.Store          = (*Store)(nil)
+	_ cache.Tagger         = (*Store)(nil)
+	_ cache.PatternDeleter = (*Store)(nil)
+)
 
 // New returns an empty Store.
 func New(opts Options) (*Store, error) {
@@ -152,7 +158,7 @@ func (s *Store) Delete(ctx context.Context, keys ...string) (int, error) {
 	return n, nil
 }
 
-// TTL implements cache.Store.
+// TTL returns how long key is still kept, or cache.ErrNotFound.
 func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
 	if err := s.check(ctx); err != nil {
 		return 0, err
@@ -164,7 +170,7 @@ func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
 	return e.ExpiresAfter(), nil
 }
 
-// DeletePattern implements cache.Store. It walks a snapshot of the keys, so
+// DeletePattern implements cache.PatternDeleter. It walks a snapshot of the keys, so
 // keys written while it runs may survive.
 func (s *Store) DeletePattern(ctx context.Context, pattern string) (int, error) {
 	if err := s.check(ctx); err != nil {
@@ -225,37 +231,10 @@ func (s *Store) CompareAndSet(ctx context.Context, key string, old, value []byte
 	return swapped, nil
 }
 
-// Incr implements cache.Store.
-func (s *Store) Incr(ctx context.Context, key string, window time.Duration) (int64, time.Duration, error) {
-	if err := s.check(ctx); err != nil {
-		return 0, 0, err
-	}
-	if err := validTTL(window); err != nil {
-		return 0, 0, err
-	}
-	var n int64
-	var bad error
-	now := time.Now()
-	it, _ := s.c.Compute(key, func(cur item, found bool) (item, otter.ComputeOp) {
-		if !found || !now.Before(cur.expires) {
-			n = 1
-			return item{data: []byte("1"), expires: now.Add(window)}, otter.WriteOp
-		}
-		v, err := strconv.ParseInt(string(cur.data), 10, 64)
-		if err != nil {
-			bad = fmt.Errorf("memstore: incr %s: value is not an integer", key)
-			return cur, otter.CancelOp
-		}
-		n = v + 1
-		return item{data: strconv.AppendInt(nil, n, 10), expires: cur.expires}, otter.WriteOp
-	})
-	if bad != nil {
-		return 0, 0, bad
-	}
-	return n, it.expires.Sub(now), nil
-}
-
-// AddToTag implements cache.Store.
+// AddToTag implements cache.Tagger. Members past their time are pruned
+// when the index has doubled since the last pruning or its earliest member
+// expired more than pruneEvery ago, so that its size follows the live keys
+// at an amortized constant cost per add.
 func (s *Store) AddToTag(ctx context.Context, tagKey string, ttl time.Duration, keys ...string) error {
 	if err := s.check(ctx); err != nil {
 		return err
@@ -267,20 +246,60 @@ func (s *Store) AddToTag(ctx context.Context, tagKey string, ttl time.Duration, 
 	defer s.mu.Unlock()
 	now := time.Now()
 	ts := s.tags[tagKey]
-	if ts == nil || !now.Before(ts.expires) {
-		ts = &tagSet{keys: make(map[string]struct{})}
+	if ts == nil {
+		ts = &tagSet{members: make(map[string]time.Time)}
 		s.tags[tagKey] = ts
 	}
+	until := now.Add(ttl)
 	for _, k := range keys {
-		ts.keys[k] = struct{}{}
+		if cur, ok := ts.members[k]; !ok || until.After(cur) {
+			ts.members[k] = until
+		}
+		if ts.earliest.IsZero() || until.Before(ts.earliest) {
+			ts.earliest = until
+		}
 	}
-	if exp := now.Add(ttl); exp.After(ts.expires) {
-		ts.expires = exp
+	if len(ts.members) >= 2*ts.pruned+16 || (now.After(ts.earliest) && now.Sub(ts.lastPrune) >= pruneEvery) {
+		ts.prune(now)
 	}
 	return nil
 }
 
-// DeleteTag implements cache.Store.
+// pruneEvery bounds how often an index is pruned because members expired.
+const pruneEvery = time.Second
+
+// prune drops the members past their time.
+func (ts *tagSet) prune(now time.Time) {
+	ts.earliest = time.Time{}
+	for k, until := range ts.members {
+		if !now.Before(until) {
+			delete(ts.members, k)
+			continue
+		}
+		if ts.earliest.IsZero() || until.Before(ts.earliest) {
+			ts.earliest = until
+		}
+	}
+	ts.pruned = len(ts.members)
+	ts.lastPrune = now
+}
+
+// TagSize returns the number of members of the index at tagKey, for tests
+// of its bound and for operators.
+func (s *Store) TagSize(ctx context.Context, tagKey string) (int, error) {
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ts := s.tags[tagKey]; ts != nil {
+		return len(ts.members), nil
+	}
+	return 0, nil
+}
+
+// DeleteTag implements cache.Tagger: the index is taken out at once, under
+// the lock, so that members added meanwhile start a new one.
 func (s *Store) DeleteTag(ctx context.Context, tagKey string) (int, error) {
 	if err := s.check(ctx); err != nil {
 		return 0, err
@@ -293,7 +312,7 @@ func (s *Store) DeleteTag(ctx context.Context, tagKey string) (int, error) {
 		return 0, nil
 	}
 	n := 0
-	for k := range ts.keys {
+	for k := range ts.members {
 		if _, ok := s.c.Invalidate(k); ok {
 			n++
 		}

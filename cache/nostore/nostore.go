@@ -17,7 +17,11 @@ import (
 // Store keeps nothing.
 type Store struct{}
 
-var _ cache.Store = Store{}
+var (
+	_ cache.Store          = Store{}
+	_ cache.Tagger         = Store{}
+	_ cache.PatternDeleter = Store{}
+)
 
 // Get implements cache.Store: always cache.ErrNotFound.
 func (Store) Get(ctx context.Context, _ string) ([]byte, error) {
@@ -41,10 +45,7 @@ func (Store) SetMulti(context.Context, []cache.Entry) error { return nil }
 // Delete implements cache.Store: nothing existed.
 func (Store) Delete(context.Context, ...string) (int, error) { return 0, nil }
 
-// TTL implements cache.Store: always cache.ErrNotFound.
-func (Store) TTL(context.Context, string) (time.Duration, error) { return 0, cache.ErrNotFound }
-
-// DeletePattern implements cache.Store: nothing matches.
+// DeletePattern implements cache.PatternDeleter: nothing matches.
 func (Store) DeletePattern(context.Context, string) (int, error) { return 0, nil }
 
 // SetNXGet implements cache.Store: the lease is granted and forgotten.
@@ -57,16 +58,10 @@ func (Store) CompareAndSet(context.Context, string, []byte, []byte, time.Duratio
 	return false, nil
 }
 
-// Incr implements cache.Store: every count is the first of its window, so a
-// rate limit over it never trips.
-func (Store) Incr(_ context.Context, _ string, window time.Duration) (int64, time.Duration, error) {
-	return 1, window, nil
-}
-
-// AddToTag implements cache.Store: dropped.
+// AddToTag implements cache.Tagger: dropped.
 func (Store) AddToTag(context.Context, string, time.Duration, ...string) error { return nil }
 
-// DeleteTag implements cache.Store: no member existed.
+// DeleteTag implements cache.Tagger: no member existed.
 func (Store) DeleteTag(context.Context, string) (int, error) { return 0, nil }
 
 // Ping implements cache.Store.

@@ -50,17 +50,11 @@ func (s *Store) invalidated(msgs []rueidis.RedisMessage) {
 				keys = append(keys, k)
 			}
 		}
-	} else {
-		s.flushes.Add(1)
 	}
 	for _, fn := range *fns {
 		fn(keys)
 	}
 }
-
-// Flushes returns how many times every tracked key was reported as changed
-// (a lost connection, a FLUSHALL).
-func (s *Store) Flushes() uint64 { return s.flushes.Load() }
 
 var _ cache.Publisher = (*Store)(nil)
 

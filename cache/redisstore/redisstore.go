@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,13 +18,16 @@ type Store struct {
 	client  rueidis.Client
 	opts    Options
 	retries atomic.Uint64
-	flushes atomic.Uint64
 
 	mu         sync.Mutex                       // serializes Notify
 	notifyList atomic.Pointer[[]func([]string)] // copy-on-write: read by the connections' readers
 }
 
-var _ cache.Store = (*Store)(nil)
+var (
+	_ cache.Store          = (*Store)(nil)
+	_ cache.Tagger         = (*Store)(nil)
+	_ cache.PatternDeleter = (*Store)(nil)
+)
 
 // compareAndSet sets KEYS[1] to ARGV[2] for ARGV[3] ms if it holds ARGV[1].
 var compareAndSet = rueidis.NewLuaScript(`
@@ -40,26 +42,6 @@ var compareAndDelete = rueidis.NewLuaScript(`
 if redis.call("GET", KEYS[1]) == ARGV[1] then
 	redis.call("DEL", KEYS[1])
 	return 1
-end
-return 0`)
-
-// incrWindow increments KEYS[1] and starts its window of ARGV[1] ms on the
-// first increment; it returns the count and the window's remaining ms.
-var incrWindow = rueidis.NewLuaScript(`
-local n = redis.call("INCR", KEYS[1])
-local ttl = redis.call("PTTL", KEYS[1])
-if ttl < 0 then
-	redis.call("PEXPIRE", KEYS[1], ARGV[1])
-	ttl = tonumber(ARGV[1])
-end
-return {n, ttl}`)
-
-// addToTag adds ARGV[2..] to the set KEYS[1] and makes it live at least
-// ARGV[1] ms (PEXPIRE GT would not set a first expiry).
-var addToTag = rueidis.NewLuaScript(`
-redis.call("SADD", KEYS[1], unpack(ARGV, 2))
-if redis.call("PTTL", KEYS[1]) < tonumber(ARGV[1]) then
-	redis.call("PEXPIRE", KEYS[1], ARGV[1])
 end
 return 0`)
 
@@ -236,7 +218,8 @@ func (s *Store) Delete(ctx context.Context, keys ...string) (int, error) {
 	return n, err
 }
 
-// TTL implements cache.Store. A key without expiry reports -1ns.
+// TTL returns how long key is still kept, or cache.ErrNotFound. A key
+// without expiry reports -1ns.
 func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
 	var ms int64
 	err := s.attempt(ctx, true, func(ctx context.Context) error {
@@ -306,89 +289,6 @@ func (s *Store) CompareAndSet(ctx context.Context, key string, old, value []byte
 	return n == 1, err
 }
 
-// Incr implements cache.Store with a one-key script (INCR, and PEXPIRE on
-// the first increment). It is not retried: a retry could count twice.
-func (s *Store) Incr(ctx context.Context, key string, window time.Duration) (int64, time.Duration, error) {
-	if err := checkTTL(window); err != nil {
-		return 0, 0, err
-	}
-	var n, ms int64
-	err := s.attempt(ctx, false, func(ctx context.Context) error {
-		arr, err := incrWindow.Exec(ctx, s.client, []string{key}, []string{fmt.Sprint(window.Milliseconds())}).AsIntSlice()
-		if err != nil {
-			return err
-		}
-		if len(arr) != 2 {
-			return fmt.Errorf("redisstore: incr %s: unexpected reply", key)
-		}
-		n, ms = arr[0], arr[1]
-		return nil
-	})
-	return n, time.Duration(ms) * time.Millisecond, err
-}
-
-// AddToTag implements cache.Store, in scripts of at most addToTagBatch keys
-// (Lua cannot unpack many more), pipelined.
-func (s *Store) AddToTag(ctx context.Context, tagKey string, ttl time.Duration, keys ...string) error {
-	if len(keys) == 0 {
-		return nil
-	}
-	if err := checkTTL(ttl); err != nil {
-		return err
-	}
-	ms := fmt.Sprint(ttl.Milliseconds())
-	var execs []rueidis.LuaExec
-	for chunk := range slices.Chunk(keys, addToTagBatch) {
-		args := make([]string, 0, len(chunk)+1)
-		args = append(append(args, ms), chunk...)
-		execs = append(execs, rueidis.LuaExec{Keys: []string{tagKey}, Args: args})
-	}
-	return s.attempt(ctx, true, func(ctx context.Context) error {
-		for _, r := range addToTag.ExecMulti(ctx, s.client, execs...) {
-			if err := r.Error(); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// addToTagBatch is the most keys one addToTag script adds.
-const addToTagBatch = 1000
-
-// DeleteTag implements cache.Store: SPOP takes members out of the set in
-// batches (so members added meanwhile are taken too, and a failure leaves the
-// rest in the set for the next try), and UNLINK deletes them wherever they
-// live. The set disappears with its last member.
-func (s *Store) DeleteTag(ctx context.Context, tagKey string) (int, error) {
-	total := 0
-	for {
-		var members []string
-		// Not retried: a lost reply would lose the popped members.
-		err := s.attempt(ctx, false, func(ctx context.Context) error {
-			var err error
-			members, err = s.client.Do(ctx, s.cmd().Spop().Key(tagKey).Count(int64(s.opts.DeleteBatch)).Build()).AsStrSlice()
-			return err
-		})
-		if rueidis.IsRedisNil(err) {
-			return total, nil
-		}
-		if err != nil {
-			return total, fmt.Errorf("redisstore: delete tag %s: %w", tagKey, err)
-		}
-		if len(members) == 0 {
-			return total, nil
-		}
-		n, err := s.Delete(ctx, members...)
-		total += n
-		if err != nil {
-			// Put the members back so that a retry deletes them.
-			_ = s.AddToTag(context.WithoutCancel(ctx), tagKey, time.Hour, members...)
-			return total, fmt.Errorf("redisstore: delete tag %s: %w", tagKey, err)
-		}
-	}
-}
-
 // Ping implements cache.Store.
 func (s *Store) Ping(ctx context.Context) error {
 	return s.attempt(ctx, true, func(ctx context.Context) error {
@@ -433,7 +333,7 @@ func (s *Store) Masters(ctx context.Context) (map[string]rueidis.Client, error) 
 	return masters, nil
 }
 
-// DeletePattern implements cache.Store: SCAN MATCH on every master (never
+// DeletePattern implements cache.PatternDeleter: SCAN MATCH on every master (never
 // KEYS, which blocks the server), and UNLINK of what it finds in batches.
 func (s *Store) DeletePattern(ctx context.Context, pattern string) (int, error) {
 	masters, err := s.Masters(ctx)

@@ -3,12 +3,14 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"syscall"
 	"time"
 
+	"github.com/filecache/filecache/cache"
 	"github.com/redis/rueidis"
 )
 
@@ -28,7 +30,7 @@ func (s *Store) attempt(ctx context.Context, idempotent bool, fn func(ctx contex
 			if err != nil && ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return err
+			return classify(err)
 		}
 		s.retries.Add(1)
 		// Equal jitter: half fixed, half random.
@@ -65,3 +67,26 @@ func (s *Store) retryable(err error) bool {
 }
 
 func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
+
+// classify maps Redis error replies that are answers, not outages, onto the
+// cache's sentinels: the store is reachable, so a circuit breaker must not
+// count them, and the cache handles them per command. Replies that say the
+// server cannot serve now (LOADING, MASTERDOWN, CLUSTERDOWN, TRYAGAIN,
+// READONLY during a failover, BUSY) stay outages.
+func classify(err error) error {
+	re, ok := rueidis.IsRedisErr(err)
+	if !ok || re.IsNil() {
+		return err
+	}
+	msg := re.Error()
+	switch {
+	case re.IsLoading(), re.IsTryAgain(), re.IsClusterDown(),
+		hasPrefix(msg, "MASTERDOWN"), hasPrefix(msg, "READONLY"), hasPrefix(msg, "BUSY"):
+		return err
+	case hasPrefix(msg, "WRONGTYPE"):
+		return fmt.Errorf("%w (%w)", cache.ErrWrongType, err)
+	case hasPrefix(msg, "OOM"):
+		return fmt.Errorf("%w (%w)", cache.ErrNoMemory, err)
+	}
+	return fmt.Errorf("%w (%w)", cache.ErrRejected, err)
+}

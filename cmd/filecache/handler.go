@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -110,7 +111,11 @@ func (a *app) Ready(ctx context.Context) (bool, any) {
 func (a *app) handler() (http.Handler, error) {
 	deps := httpapi.Deps{Catalog: a.catalog, Admin: admin{a}, Health: a, Logger: a.log, Metrics: a.metrics.Handler()}
 	if n := a.cfg.HTTP.RateLimitPerMinute; n > 0 {
-		l, err := ratelimit.New(a.cache, n, time.Minute)
+		counter, ok := a.store.(ratelimit.Counter)
+		if !ok {
+			return nil, fmt.Errorf("the cache store %T cannot count requests", a.store)
+		}
+		l, err := ratelimit.New(a.cache, counter, n, time.Minute)
 		if err != nil {
 			return nil, err
 		}
