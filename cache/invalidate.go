@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-		"time"
+	"time"
 )
 
 // Publisher is implemented by a Store that can broadcast messages to every
@@ -183,4 +183,3 @@ func (c *Cache) Events(ctx context.Context, fn func(Event)) error {
 	}
 	return fmt.Errorf("cache: events: %w", err)
 }
-

@@ -185,7 +185,6 @@ func (c *Cache) flushNear(match func(nearSet) bool) {
 	}
 }
 
-
 // nearGet answers from the family's near cache, if it has one.
 func (f *Family[T]) nearGet(part string) (T, bool) {
 	if f.near != nil {

@@ -153,5 +153,3 @@ func (s *Store) TagSize(ctx context.Context, tagKey string) (int, error) {
 	}
 	return n, nil
 }
-
-
