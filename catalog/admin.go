@@ -11,6 +11,7 @@ import (
 
 	"github.com/filecache/filecache/cache"
 	"github.com/filecache/filecache/files"
+	"github.com/filecache/filecache/outbox"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -99,7 +100,7 @@ type CacheStats struct {
 	Hits     uint64           `json:"hits"`
 	Misses   uint64           `json:"misses"`
 	HitRatio float64          `json:"hit_ratio"`
-	Outbox   OutboxStats      `json:"outbox"`
+	Outbox   outbox.Backlog   `json:"outbox"`
 }
 
 // FamilyCounters is the hit and miss count of one family.
@@ -113,14 +114,7 @@ type FamilyCounters struct {
 	Errors   uint64  `json:"errors"`
 }
 
-// OutboxStats is the backlog of the invalidation outbox.
-type OutboxStats struct {
-	Pending      int       `json:"pending"`
-	OldestQueued time.Time `json:"oldest_queued,omitzero"`
-}
-
-// CacheStats returns the cache statistics and the outbox backlog (counted up to
-// 1000 entries).
+// CacheStats returns the cache statistics and the outbox backlog.
 func (c *Catalog) CacheStats(ctx context.Context) (CacheStats, error) {
 	var out CacheStats
 	for _, s := range c.cache.Stats() {
@@ -134,13 +128,10 @@ func (c *Catalog) CacheStats(ctx context.Context) (CacheStats, error) {
 	if out.Hits+out.Misses > 0 {
 		out.HitRatio = float64(out.Hits) / float64(out.Hits+out.Misses)
 	}
-	pending, err := c.repo.PendingInvalidations(ctx, 1000)
+	b, err := c.outbox.Backlog(ctx)
 	if err != nil {
 		return out, fmt.Errorf("catalog: outbox backlog: %w", err)
 	}
-	out.Outbox.Pending = len(pending)
-	if len(pending) > 0 {
-		out.Outbox.OldestQueued = pending[0].CreatedAt
-	}
+	out.Outbox = b
 	return out, nil
 }

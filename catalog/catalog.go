@@ -9,11 +9,11 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/filecache/filecache/cache"
 	"github.com/filecache/filecache/files"
+	"github.com/filecache/filecache/outbox"
 )
 
 // Defaults of TTLs, from DESIGN.md.
@@ -26,6 +26,10 @@ const (
 	DefaultNegativeTTL = 30 * time.Second
 	// MaxFileTTL caps the dynamic TTL of a file.
 	MaxFileTTL = 6 * time.Hour
+	// DefaultInvalidateTimeout is the default Options.InvalidateTimeout.
+	DefaultInvalidateTimeout = time.Second
+	// DefaultSessionFlush is the default Options.SessionFlush.
+	DefaultSessionFlush = time.Second
 )
 
 // Families and tags, as they appear in keys.
@@ -69,12 +73,23 @@ type Options struct {
 	// invalidation: a fault-injection point for tests of crash recovery
 	// (the service sets it only from FILECACHE_FAILPOINT). Default: none.
 	AfterCommit func()
+	// InvalidateTimeout bounds the invalidation of a committed write; past
+	// it the write is acknowledged anyway and its invalidation left to the
+	// outbox relays of every instance. Default: DefaultInvalidateTimeout.
+	InvalidateTimeout time.Duration
+	// Relay tunes the outbox relay. Default: outbox's defaults.
+	Relay outbox.Options
+	// SessionFlush is how often counted sessions are written to the cache.
+	// Default: DefaultSessionFlush.
+	SessionFlush time.Duration
 }
 
 // Catalog reads through the cache and writes through the repository with an
 // outbox. It is safe for concurrent use.
 type Catalog struct {
 	repo     files.Repository
+	outbox   outbox.Store
+	relay    *outbox.Relay
 	cache    *cache.Cache
 	files    *cache.Family[files.FileMetadata]
 	search   *cache.Family[files.SearchResult]
@@ -82,43 +97,26 @@ type Catalog struct {
 	settings *cache.Family[files.SystemSettings]
 	sessions *cache.Family[files.UserSession]
 	ttls     TTLs
+	opts     Options
 	log      *slog.Logger
 	now      func() time.Time
-	kick     chan struct{}
-	after    func()
 	touches  sessionBuffer
-	// While an invalidation failed and is not yet delivered the cache may
-	// hold values older than committed writes, so reads go to the
-	// repository. failures counts failed invalidations; cleared is the
-	// count as of the last time the relay found the outbox empty after it.
-	failures, cleared atomic.Uint64
 }
 
-// SuspendCacheReads makes reads skip the cache until the relay has found the
-// outbox empty: call it when the cache store becomes unreachable, since the
+// SuspendCacheReads makes reads skip the cache until the outbox has been
+// drained: call it when the cache store becomes unreachable, since the
 // invalidations of writes made meanwhile (by any instance) wait in the
 // outbox and must reach the store before a read trusts it again.
-func (c *Catalog) SuspendCacheReads() { c.failures.Add(1) }
+func (c *Catalog) SuspendCacheReads() { c.relay.MarkPending() }
 
-// CacheReadsSuspended reports whether reads skip the cache.
-func (c *Catalog) CacheReadsSuspended() bool { return c.failures.Load() > c.cleared.Load() }
+// CacheReadsSuspended reports whether reads skip the cache: an
+// invalidation may be undelivered (outbox.Relay.Pending).
+func (c *Catalog) CacheReadsSuspended() bool { return c.relay.Pending() }
 
-// outboxEmpty readmits cache reads if no invalidation failed since seen was
-// read (before the outbox was found empty).
-func (c *Catalog) outboxEmpty(seen uint64) bool {
-	for {
-		cur := c.cleared.Load()
-		if cur >= seen {
-			return false
-		}
-		if c.cleared.CompareAndSwap(cur, seen) {
-			return true
-		}
-	}
-}
-
-// New returns a Catalog over repo and c. It registers its families in c.
-func New(repo files.Repository, c *cache.Cache, opts Options) (*Catalog, error) {
+// New returns a Catalog that reads repo through c and writes through repo
+// with its outbox ob (usually the same store). It registers its families in
+// c.
+func New(repo files.Repository, ob outbox.Store, c *cache.Cache, opts Options) (*Catalog, error) {
 	t := &opts.TTLs
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
@@ -137,7 +135,17 @@ func New(repo files.Repository, c *cache.Cache, opts Options) (*Catalog, error) 
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	cat := &Catalog{repo: repo, cache: c, ttls: *t, log: opts.Logger, now: opts.Now, kick: make(chan struct{}, 1), after: opts.AfterCommit}
+	if opts.InvalidateTimeout <= 0 {
+		opts.InvalidateTimeout = DefaultInvalidateTimeout
+	}
+	if opts.SessionFlush <= 0 {
+		opts.SessionFlush = DefaultSessionFlush
+	}
+	if opts.Relay.Logger == nil {
+		opts.Relay.Logger = opts.Logger
+	}
+	cat := &Catalog{repo: repo, outbox: ob, cache: c, ttls: *t, opts: opts, log: opts.Logger, now: opts.Now}
+	cat.relay = outbox.NewRelay(ob, cat.deliver, opts.Relay)
 	var err error
 	if cat.files, err = cache.NewFamily(c, FamilyFile, cache.FamilyOptions[files.FileMetadata]{
 		TTL: t.File, TTLFunc: func(f files.FileMetadata) time.Duration { return FileTTL(t.File, f) }, NegativeTTL: t.Negative, Near: true, FailSafe: opts.FailSafe,
@@ -280,8 +288,8 @@ func (c *Catalog) key(f interface{ Key(string) (string, error) }, id string) str
 	return k
 }
 
-func (c *Catalog) fileInvalidation(id string, now time.Time, stats bool) files.Invalidation {
-	inv := files.Invalidation{Keys: []string{c.key(c.files, id)}, Tags: []string{TagFiles}}
+func (c *Catalog) fileInvalidation(id string, now time.Time, stats bool) outbox.Invalidation {
+	inv := outbox.Invalidation{Keys: []string{c.key(c.files, id)}, Tags: []string{TagFiles}}
 	if stats {
 		inv.Keys = append(inv.Keys, c.key(c.stats, now.UTC().Format(time.DateOnly)))
 	}
@@ -325,7 +333,7 @@ func (c *Catalog) CreateFile(ctx context.Context, nf files.NewFile, uploaderIP s
 	id := files.NewID()
 	now := c.now()
 	var out files.FileMetadata
-	err := c.write(ctx, func(tx files.Tx) (files.Invalidation, error) {
+	err := c.write(ctx, func(tx files.Tx) (outbox.Invalidation, error) {
 		var err error
 		out, err = tx.CreateFile(ctx, nf, id, uploaderIP, now)
 		// The id may be cached as not found; today's stats change.
@@ -341,7 +349,7 @@ func (c *Catalog) UpdateFile(ctx context.Context, id string, p files.FilePatch, 
 	}
 	now := c.now()
 	var out files.FileMetadata
-	err := c.write(ctx, func(tx files.Tx) (files.Invalidation, error) {
+	err := c.write(ctx, func(tx files.Tx) (outbox.Invalidation, error) {
 		var err error
 		out, err = tx.UpdateFile(ctx, id, p, ifVersion, now)
 		return c.fileInvalidation(id, now, false), err
@@ -355,7 +363,7 @@ func (c *Catalog) DeleteFile(ctx context.Context, id string) error {
 		return err
 	}
 	now := c.now()
-	return c.write(ctx, func(tx files.Tx) (files.Invalidation, error) {
+	return c.write(ctx, func(tx files.Tx) (outbox.Invalidation, error) {
 		_, err := tx.DeleteFile(ctx, id)
 		return c.fileInvalidation(id, now, false), err
 	})
@@ -367,7 +375,7 @@ func (c *Catalog) DeleteFile(ctx context.Context, id string) error {
 func (c *Catalog) RecordDownload(ctx context.Context, id, ip string) (int64, error) {
 	now := c.now()
 	var n int64
-	err := c.write(ctx, func(tx files.Tx) (files.Invalidation, error) {
+	err := c.write(ctx, func(tx files.Tx) (outbox.Invalidation, error) {
 		f, err := tx.RecordDownload(ctx, id, ip, now)
 		n = f.DownloadCount
 		inv := c.fileInvalidation(id, now, true)
@@ -381,20 +389,23 @@ func (c *Catalog) RecordDownload(ctx context.Context, id, ip string) (int64, err
 func (c *Catalog) PutSettings(ctx context.Context, s files.SystemSettings) (files.SystemSettings, error) {
 	now := c.now()
 	var out files.SystemSettings
-	err := c.write(ctx, func(tx files.Tx) (files.Invalidation, error) {
+	err := c.write(ctx, func(tx files.Tx) (outbox.Invalidation, error) {
 		var err error
 		out, err = tx.PutSettings(ctx, s, now)
-		return files.Invalidation{Keys: []string{c.key(c.settings, settingsID)}}, err
+		return outbox.Invalidation{Keys: []string{c.key(c.settings, settingsID)}}, err
 	})
 	return out, err
 }
 
 // write runs change in a transaction together with the outbox entry of its
-// invalidation, then applies the invalidation. The write is durable once
+// invalidation, then delivers the invalidation. The write is durable once
 // committed: if the cache cannot be invalidated now, the entry stays pending
-// for the Relay and the write still succeeds.
-func (c *Catalog) write(ctx context.Context, change func(tx files.Tx) (files.Invalidation, error)) error {
-	var inv files.Invalidation
+// for the relays of every instance and the write still succeeds. The
+// invalidation is the correctness path: it runs to its own deadline whatever
+// happens to the request (a client that disconnects right after its write
+// must not leave it undone).
+func (c *Catalog) write(ctx context.Context, change func(tx files.Tx) (outbox.Invalidation, error)) error {
+	var inv outbox.Invalidation
 	var entry int64
 	err := c.repo.WithTx(ctx, func(tx files.Tx) error {
 		var err error
@@ -407,27 +418,35 @@ func (c *Catalog) write(ctx context.Context, change func(tx files.Tx) (files.Inv
 	if err != nil {
 		return classify(err)
 	}
-	if c.after != nil {
-		c.after()
+	if c.opts.AfterCommit != nil {
+		c.opts.AfterCommit()
 	}
+	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.InvalidateTimeout)
+	defer cancel()
 	// The client has its answer only after this: its next read on this
 	// instance must not see the old value.
-	if err := c.apply(ctx, inv, "write"); err != nil {
-		c.SuspendCacheReads()
-		c.log.Warn("invalidation deferred to the outbox relay; reads bypass the cache until it is delivered", "entry", entry, "err", err)
-		c.Kick()
+	if err := c.apply(ictx, inv, "write"); err != nil {
+		c.relay.Failed(ictx, entry)
+		c.log.Warn("invalidation deferred to the outbox relays; reads bypass the cache until it is delivered", "entry", entry, "err", err)
 		return nil
 	}
-	if err := c.repo.MarkInvalidated(context.WithoutCancel(ctx), entry); err != nil {
-		// Harmless: the relay will apply it again.
-		c.log.Warn("outbox entry not marked done", "entry", entry, "err", err)
-	}
+	c.relay.Delivered(ictx, entry)
 	return nil
 }
 
 // apply deletes the keys and the tags of inv from the cache, and announces
 // it on the events channel.
-func (c *Catalog) apply(ctx context.Context, inv files.Invalidation, reason string) error {
+func (c *Catalog) apply(ctx context.Context, inv outbox.Invalidation, reason string) error {
 	_, err := c.cache.Invalidate(ctx, cache.Invalidation{Keys: inv.Keys, Tags: inv.Tags, Reason: reason})
+	return err
+}
+
+// deliver is the relay's delivery: a key the cache refuses is the entry's
+// fault (outbox.ErrPoison), any other failure the cache's.
+func (c *Catalog) deliver(ctx context.Context, inv outbox.Invalidation) error {
+	err := c.apply(ctx, inv, "relay")
+	if errors.Is(err, cache.ErrInvalidKey) || errors.Is(err, cache.ErrRejected) {
+		return fmt.Errorf("%w: %w", outbox.ErrPoison, err)
+	}
 	return err
 }

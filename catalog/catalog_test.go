@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/filecache/filecache/outbox"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -82,7 +83,7 @@ func forEach(t *testing.T, fn func(t *testing.T, newEnv func(t *testing.T, wrap 
 				if repoWrap != nil {
 					r = repoWrap(repo)
 				}
-				cat, err := catalog.New(r, c, catalog.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+				cat, err := catalog.New(r, repo, c, catalog.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -145,7 +146,7 @@ func TestReadYourWrites(t *testing.T) {
 		if err := e.cat.DeleteFile(ctx, created.ID); !errors.Is(err, files.ErrNotFound) {
 			t.Fatalf("second delete: %v", err)
 		}
-		pending, err := e.repo.PendingInvalidations(ctx, 10)
+		pending, err := e.repo.Pending(ctx, 10, time.Now().Add(time.Hour))
 		if err != nil || len(pending) != 0 {
 			t.Fatalf("outbox after delivered writes: %v, %v; want empty", pending, err)
 		}
@@ -173,7 +174,7 @@ func TestRolledBackWriteLeavesCache(t *testing.T) {
 			if _, err := tx.UpdateFile(ctx, f.ID, files.FilePatch{Name: &name}, 0, time.Now()); err != nil {
 				return err
 			}
-			if _, err := tx.Enqueue(ctx, files.Invalidation{Keys: []string{"file:" + f.ID}}); err != nil {
+			if _, err := tx.Enqueue(ctx, outbox.Invalidation{Keys: []string{"file:" + f.ID}}); err != nil {
 				return err
 			}
 			return boom
@@ -187,7 +188,7 @@ func TestRolledBackWriteLeavesCache(t *testing.T) {
 		if db, err := e.repo.GetFile(ctx, f.ID); err != nil || db.Name != "a.txt" {
 			t.Fatalf("database after rollback: %+v, %v", db, err)
 		}
-		if pending, _ := e.repo.PendingInvalidations(ctx, 10); len(pending) != 0 {
+		if pending, _ := e.repo.Pending(ctx, 10, time.Now().Add(time.Hour)); len(pending) != 0 {
 			t.Fatalf("rolled-back outbox rows: %v", pending)
 		}
 	})
@@ -306,16 +307,21 @@ func TestFailedInvalidationIsReplayedAndNeverServedStale(t *testing.T) {
 		if got := mustGet(t, e.cat, f.ID, cache.OriginLoad); got.Name != "v2.txt" {
 			t.Fatalf("read with an undelivered invalidation = %q, want v2.txt", got.Name)
 		}
-		if n, err := e.cat.Drain(ctx, 10); !errors.Is(err, errBroken) || n != 0 {
+		if n, err := e.cat.Drain(ctx); !errors.Is(err, errBroken) || n != 0 {
 			t.Fatalf("Drain while broken = %d, %v", n, err)
 		}
-		pending, _ := e.repo.PendingInvalidations(ctx, 10)
-		if len(pending) != 1 || pending[0].Attempts != 1 {
-			t.Fatalf("pending = %+v, want one entry with one failed attempt", pending)
+		// An unreachable cache is not the entry's fault: no attempt is
+		// counted against it, it stays due.
+		pending, _ := e.repo.Pending(ctx, 10, time.Now().Add(time.Hour))
+		if len(pending) != 1 || pending[0].Attempts != 0 {
+			t.Fatalf("pending = %+v, want the one entry, due", pending)
+		}
+		if st := e.cat.OutboxStats(); st.Failed != 1 {
+			t.Fatalf("outbox stats %+v, want the failed delivery counted", st)
 		}
 
 		flaky.broken.Store(false)
-		if n, err := e.cat.Drain(ctx, 10); err != nil || n != 1 {
+		if n, err := e.cat.Drain(ctx); err != nil || n != 1 {
 			t.Fatalf("Drain after recovery = %d, %v; want 1", n, err)
 		}
 		mustGet(t, e.cat, f.ID, cache.OriginLoad) // the stale v1 is gone

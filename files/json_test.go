@@ -50,11 +50,6 @@ func TestJSON(t *testing.T) {
 			in:   files.DefaultSettings(),
 			want: `{"max_file_size":1125899906842624,"allowed_content_types":[],"maintenance_mode":false,"announcement":"","updated_at":"0001-01-01T00:00:00Z"}`,
 		},
-		{
-			name: "OutboxEntry",
-			in:   files.OutboxEntry{ID: 7, Invalidation: files.Invalidation{Keys: []string{"file:x"}, Tags: []string{"files"}}, CreatedAt: at, Attempts: 1},
-			want: `{"id":7,"keys":["file:x"],"tags":["files"],"created_at":"2024-03-10T12:30:15.123456Z","attempts":1}`,
-		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,6 +3,8 @@ package files
 import (
 	"context"
 	"time"
+
+	"github.com/filecache/filecache/outbox"
 )
 
 // Repository is the source of truth for file metadata, daily statistics,
@@ -10,9 +12,8 @@ import (
 // SQLite and PostgreSQL. Implementations are safe for concurrent use.
 //
 // Reads return what is committed. Every change of data happens inside
-// WithTx, so that the change and its outbox entry commit together; only the
-// outbox's own bookkeeping (MarkInvalidated, RetryLater, PruneOutbox) writes
-// outside a Tx. Methods that can fail
+// WithTx, so that the change and its outbox entry commit together (the
+// outbox's own bookkeeping is outbox.Store's). Methods that can fail
 // because of the database return its error wrapped with the operation; the
 // sentinels of this package are returned (wrapped) only where documented.
 type Repository interface {
@@ -43,19 +44,6 @@ type Repository interface {
 	// that error returned (or the panic resumed). fn must not use the Tx
 	// after it returns, nor call write methods of the Repository itself.
 	WithTx(ctx context.Context, fn func(Tx) error) error
-	// PendingInvalidations returns up to limit outbox entries not yet marked
-	// done, oldest first. A limit below 1 means 100.
-	PendingInvalidations(ctx context.Context, limit int) ([]OutboxEntry, error)
-	// MarkInvalidated marks the given outbox entries done (at the
-	// Repository's clock's time). Unknown or already done ids are ignored.
-	MarkInvalidated(ctx context.Context, ids ...int64) error
-	// RetryLater records a failed delivery of an outbox entry (its Attempts
-	// grows by one); the entry stays pending. It returns ErrNotFound for an
-	// unknown id.
-	RetryLater(ctx context.Context, id int64) error
-	// PruneOutbox deletes the entries marked done before doneBefore and
-	// returns how many it deleted. Pending entries are never deleted.
-	PruneOutbox(ctx context.Context, doneBefore time.Time) (int64, error)
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
 	// Close releases the database. Calls after Close fail.
@@ -91,9 +79,10 @@ type Tx interface {
 	// them as stored. It returns a *ValidationError if s is invalid.
 	PutSettings(ctx context.Context, s SystemSettings, now time.Time) (SystemSettings, error)
 	// Enqueue adds inv to the outbox, to be delivered after commit, and
-	// returns the new entry's id. Ids grow in the order entries are added
+	// returns the new entry's id; a store that signals (outbox.Notifier)
+	// sends outbox.SignalNew when the transaction commits. Ids grow in the order entries are added
 	// (not necessarily the order they commit) and are never reused. The
 	// entry exists only if the transaction commits. Its CreatedAt comes
 	// from the Repository's clock.
-	Enqueue(ctx context.Context, inv Invalidation) (int64, error)
+	Enqueue(ctx context.Context, inv outbox.Invalidation) (int64, error)
 }

@@ -173,20 +173,3 @@ type SearchResult struct {
 	Items      []FileMetadata `json:"items"`
 	NextCursor string         `json:"next_cursor"`
 }
-
-// Invalidation names the cache keys and tags to drop after a write. It is
-// stored in the outbox in the transaction of the write and delivered after
-// commit.
-type Invalidation struct {
-	Keys []string `json:"keys"`
-	Tags []string `json:"tags"`
-}
-
-// OutboxEntry is a pending Invalidation: ID orders entries (oldest first),
-// Attempts counts failed deliveries.
-type OutboxEntry struct {
-	ID int64 `json:"id"`
-	Invalidation
-	CreatedAt time.Time `json:"created_at"`
-	Attempts  int       `json:"attempts"`
-}

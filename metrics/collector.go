@@ -152,6 +152,8 @@ var (
 		"Invalidations committed to the outbox and not yet delivered to the cache.", nil, nil)
 	outboxAgeDesc = prometheus.NewDesc("outbox_oldest_pending_age_seconds",
 		"Age of the oldest undelivered outbox entry (replay lag); 0 when the outbox is empty.", nil, nil)
+	outboxSetAsideDesc = prometheus.NewDesc("outbox_set_aside_entries",
+		"Outbox entries given up on after the cache rejected them repeatedly; their keys expire by their TTL.", nil, nil)
 )
 
 // optionalCollector exports the values of Options' funcs at scrape time.
@@ -164,6 +166,7 @@ func (c *optionalCollector) Describe(ch chan<- *prometheus.Desc) {
 	if c.m.opts.Outbox != nil {
 		ch <- outboxPendingDesc
 		ch <- outboxAgeDesc
+		ch <- outboxSetAsideDesc
 	}
 }
 
@@ -188,5 +191,6 @@ func (c *optionalCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(outboxPendingDesc, prometheus.GaugeValue, float64(st.Pending))
 		ch <- prometheus.MustNewConstMetric(outboxAgeDesc, prometheus.GaugeValue, age)
+		ch <- prometheus.MustNewConstMetric(outboxSetAsideDesc, prometheus.GaugeValue, float64(st.SetAside))
 	}
 }

@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"github.com/filecache/filecache/outbox"
 	"log/slog"
 	"net/http"
 	"reflect"
@@ -56,12 +57,6 @@ type Redis interface {
 	Client() rueidis.Client
 }
 
-// OutboxState is the backlog of the invalidation outbox.
-type OutboxState struct {
-	Pending int64     // entries not yet delivered
-	Oldest  time.Time // creation time of the oldest pending entry; zero when none
-}
-
 // Options configures New. The zero value of every field means its default;
 // every field is optional.
 type Options struct {
@@ -85,9 +80,10 @@ type Options struct {
 	// BreakerClosed, BreakerHalfOpen or BreakerOpen. Default: not exported.
 	BreakerState func() int
 	// Outbox, if set, is called at scrape time (bounded by CollectTimeout)
-	// for outbox_pending_entries and outbox_oldest_pending_age_seconds.
+	// for outbox_pending_entries, outbox_oldest_pending_age_seconds and
+	// outbox_set_aside_entries.
 	// Default: not exported.
-	Outbox func(ctx context.Context) (OutboxState, error)
+	Outbox func(ctx context.Context) (outbox.Backlog, error)
 	// CollectTimeout bounds the calls made at scrape time. Default:
 	// DefaultCollectTimeout.
 	CollectTimeout time.Duration

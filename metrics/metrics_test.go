@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/filecache/filecache/outbox"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -204,16 +205,16 @@ func TestInvalidationsAndHTTP(t *testing.T) {
 func TestOptionalFuncs(t *testing.T) {
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	state := metrics.BreakerOpen
-	outbox := metrics.OutboxState{Pending: 7, Oldest: now.Add(-90 * time.Second)}
+	backlog := outbox.Backlog{Pending: 7, Oldest: now.Add(-90 * time.Second), SetAside: 2}
 	var outboxErr error
 	m := newMetrics(t, metrics.Options{
 		Now:          func() time.Time { return now },
 		BreakerState: func() int { return state },
-		Outbox: func(ctx context.Context) (metrics.OutboxState, error) {
+		Outbox: func(ctx context.Context) (outbox.Backlog, error) {
 			if _, ok := ctx.Deadline(); !ok {
 				t.Error("Outbox called without a deadline")
 			}
-			return outbox, outboxErr
+			return backlog, outboxErr
 		},
 	})
 	series := []string{"cache_breaker_state", "outbox_pending_entries", "outbox_oldest_pending_age_seconds"}
@@ -223,7 +224,7 @@ func TestOptionalFuncs(t *testing.T) {
 		t.Errorf("samples (-want +got):\n%s", diff)
 	}
 
-	state, outbox = metrics.BreakerClosed, metrics.OutboxState{}
+	state, backlog = metrics.BreakerClosed, outbox.Backlog{}
 	got = pick(scrape(t, m.Handler()), series...)
 	want = map[string]float64{"cache_breaker_state": 0, "outbox_pending_entries": 0, "outbox_oldest_pending_age_seconds": 0}
 	if diff := cmp.Diff(want, got); diff != "" {

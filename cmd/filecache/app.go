@@ -120,7 +120,7 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *app, 
 	if err = a.metrics.CollectCache(a.cache); err != nil {
 		return nil, err
 	}
-	a.catalog, err = catalog.New(a.repo, a.cache, catalog.Options{
+	a.catalog, err = catalog.New(a.repo, a.repo, a.cache, catalog.Options{
 		TTLs: catalog.TTLs{
 			File:     cfg.Cache.TTLFile,
 			Session:  cfg.Cache.TTLSession,

@@ -16,7 +16,7 @@ import (
 func (a *app) newMetrics() (*metrics.Metrics, error) {
 	opts := metrics.Options{
 		Logger:            a.log,
-		Outbox:            a.outboxState,
+		Outbox:            a.repo.Backlog,
 		RedisInfoInterval: offIfZero(a.cfg.Cache.RedisInfoInterval),
 		StatsLogInterval:  offIfZero(a.cfg.Cache.StatsLogInterval),
 	}
@@ -34,23 +34,6 @@ func offIfZero(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
-}
-
-// outboxState is the backlog of the outbox and the age of its oldest entry.
-func (a *app) outboxState(ctx context.Context) (metrics.OutboxState, error) {
-	n, err := a.repo.OutboxBacklog(ctx)
-	if err != nil || n == 0 {
-		return metrics.OutboxState{Pending: n}, err
-	}
-	oldest, err := a.repo.PendingInvalidations(ctx, 1)
-	if err != nil {
-		return metrics.OutboxState{}, err
-	}
-	st := metrics.OutboxState{Pending: n}
-	if len(oldest) > 0 {
-		st.Oldest = oldest[0].CreatedAt
-	}
-	return st, nil
 }
 
 // report builds the cache efficiency report of a: the hit ratios from a's

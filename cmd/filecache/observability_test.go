@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"github.com/filecache/filecache/outbox"
 	"io"
 	"log/slog"
 	"net/http"
@@ -163,7 +164,7 @@ func TestMetricsWorkload(t *testing.T) {
 	// delivered by the relay.
 	fileKey := a.cfg.Cache.Prefix + "file:" + a1
 	if err := a.repo.WithTx(ctx, func(tx files.Tx) error {
-		_, err := tx.Enqueue(ctx, files.Invalidation{Keys: []string{fileKey}})
+		_, err := tx.Enqueue(ctx, outbox.Invalidation{Keys: []string{fileKey}})
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -172,7 +173,7 @@ func TestMetricsWorkload(t *testing.T) {
 	if before["outbox_pending_entries"] != 1 || before["outbox_oldest_pending_age_seconds"] < 0 {
 		t.Errorf("outbox before the relay: %v entries, oldest %vs; want 1", before["outbox_pending_entries"], before["outbox_oldest_pending_age_seconds"])
 	}
-	if n, err := a.catalog.Drain(ctx, 0); err != nil || n != 1 {
+	if n, err := a.catalog.Drain(ctx); err != nil || n != 1 {
 		t.Fatalf("Drain = %d, %v; want 1", n, err)
 	}
 	// The relay also flushes the sessions counted in memory: one IP.

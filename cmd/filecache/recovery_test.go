@@ -173,7 +173,7 @@ func TestOutboxReplayedAfterCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer repo.Close()
-	if pending, err := repo.PendingInvalidations(t.Context(), 10); err != nil || len(pending) != 1 {
+	if pending, err := repo.Pending(t.Context(), 10, time.Now().Add(time.Hour)); err != nil || len(pending) != 1 {
 		t.Fatalf("outbox after the crash: %v, %v; want one pending entry", pending, err)
 	}
 	opts, _ := redisstore.ParseURL(env["REDIS_URL"])
@@ -192,7 +192,7 @@ func TestOutboxReplayedAfterCrash(t *testing.T) {
 	if got.Name != "v2.txt" {
 		t.Fatalf("the next instance served %q, want the committed v2.txt", got.Name)
 	}
-	if pending, err := repo.PendingInvalidations(t.Context(), 10); err != nil || len(pending) != 0 {
+	if pending, err := repo.Pending(t.Context(), 10, time.Now().Add(time.Hour)); err != nil || len(pending) != 0 {
 		t.Fatalf("outbox after the replay: %v, %v; want empty", pending, err)
 	}
 }

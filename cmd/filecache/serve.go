@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/filecache/filecache/catalog"
 	"github.com/filecache/filecache/config"
 	"github.com/spf13/cobra"
 )
@@ -72,7 +71,7 @@ func serve(ctx context.Context, cfg config.Config, ready func(addr string)) erro
 	}
 	// Invalidations left in the outbox (by a crash, or while Redis was
 	// down) reach Redis before the first read trusts it.
-	if n, err := a.catalog.Drain(ctx, 0); err != nil {
+	if n, err := a.catalog.Drain(ctx); err != nil {
 		a.catalog.SuspendCacheReads()
 		log.Warn("outbox not replayed at start; reads bypass the cache until it is", "err", err)
 	} else if n > 0 {
@@ -80,7 +79,7 @@ func serve(ctx context.Context, cfg config.Config, ready func(addr string)) erro
 	}
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = a.catalog.Relay(bg, catalog.RelayOptions{}) })
+	wg.Go(func() { _ = a.catalog.Run(bg) })
 	wg.Go(func() { _ = a.metrics.Run(bg) })
 
 	errc := make(chan error, 1)
@@ -105,8 +104,7 @@ func serve(ctx context.Context, cfg config.Config, ready func(addr string)) erro
 	wg.Wait()
 	// Deliver what the outbox still holds before the pools close.
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	_, _ = a.catalog.FlushSessions(dctx)
-	if _, derr := a.catalog.Drain(dctx, 0); derr != nil {
+	if _, derr := a.catalog.Drain(dctx); derr != nil {
 		log.Warn("outbox not drained at shutdown; another instance will deliver it", "err", derr)
 	}
 	cancel()

@@ -14,7 +14,7 @@
 //		if err != nil {
 //			return err
 //		}
-//		_, err = tx.Enqueue(ctx, files.Invalidation{Keys: []string{"file:" + f.ID}, Tags: []string{"files"}})
+//		_, err = tx.Enqueue(ctx, outbox.Invalidation{Keys: []string{"file:" + f.ID}, Tags: []string{"files"}})
 //		return err
 //	})
 //

@@ -7,41 +7,56 @@ import (
 	"time"
 
 	"github.com/filecache/filecache/files"
+	"github.com/filecache/filecache/outbox"
 )
 
-// Limits of PendingInvalidations.
+var _ outbox.Store = (*Store)(nil)
+
+// Limits of Pending.
 const (
 	defaultPendingLimit = 100
 	maxPendingLimit     = 10000
+	// maxReasonBytes bounds the reason kept with an entry set aside.
+	maxReasonBytes = 1000
 )
 
-// PendingInvalidations returns up to limit outbox entries not marked done,
-// oldest first. A limit below 1 means 100; above 10000 means 10000.
-func (s *Store) PendingInvalidations(ctx context.Context, limit int) ([]files.OutboxEntry, error) {
+// Pending implements outbox.Store. A row that cannot be decoded comes back
+// with its Err set, so that the relay sets it aside instead of failing
+// every pass. A limit below 1 means 100; above 10000 means 10000.
+func (s *Store) Pending(ctx context.Context, limit int, createdBefore time.Time) ([]outbox.Entry, error) {
 	if limit < 1 {
 		limit = defaultPendingLimit
 	}
 	limit = min(limit, maxPendingLimit)
 	rows, err := s.rdb.QueryContext(ctx, `SELECT id, keys, tags, created_at, attempts FROM outbox
-		WHERE done_at IS NULL ORDER BY id LIMIT $1`, limit)
+		WHERE done_at IS NULL AND created_at < $1 AND (retry_at IS NULL OR retry_at <= $2)
+		ORDER BY id LIMIT $3`, timeArg(createdBefore), timeArg(s.now()), limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: pending invalidations: %w", err)
 	}
 	defer rows.Close()
-	out := []files.OutboxEntry{}
+	out := []outbox.Entry{}
 	for rows.Next() {
 		var (
-			e          files.OutboxEntry
+			e          outbox.Entry
 			keys, tags string
+			created    string
 		)
-		if err := rows.Scan(&e.ID, &keys, &tags, timeDest{&e.CreatedAt}, &e.Attempts); err != nil {
-			return nil, fmt.Errorf("sqlstore: pending invalidations: %w", err)
+		if err := rows.Scan(&e.ID, &keys, &tags, &created, &e.Attempts); err != nil {
+			// A NULL or mistyped column: the row is unreadable, not
+			// the query.
+			e.Err = fmt.Errorf("sqlstore: outbox entry %d: %w", e.ID, err)
+			out = append(out, e)
+			continue
+		}
+		if err := (timeDest{&e.CreatedAt}).Scan(created); err != nil {
+			e.Err = err
 		}
 		if e.Keys, err = parseStrings("outbox keys", keys); err != nil {
-			return nil, err
+			e.Err = err
 		}
 		if e.Tags, err = parseStrings("outbox tags", tags); err != nil {
-			return nil, err
+			e.Err = err
 		}
 		out = append(out, e)
 	}
@@ -51,18 +66,37 @@ func (s *Store) PendingInvalidations(ctx context.Context, limit int) ([]files.Ou
 	return out, nil
 }
 
-// OutboxBacklog returns how many outbox entries are pending.
-func (s *Store) OutboxBacklog(ctx context.Context) (int64, error) {
-	var n int64
-	if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE done_at IS NULL`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("sqlstore: outbox backlog: %w", err)
+// Backlog implements outbox.Store.
+func (s *Store) Backlog(ctx context.Context) (outbox.Backlog, error) {
+	var b outbox.Backlog
+	var oldest sql.NullString
+	err := s.rdb.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM outbox WHERE done_at IS NULL),
+		(SELECT min(`+s.timeText("created_at")+`) FROM outbox WHERE done_at IS NULL),
+		(SELECT count(*) FROM outbox WHERE set_aside_at IS NOT NULL)`).Scan(&b.Pending, &oldest, &b.SetAside)
+	if err != nil {
+		return b, fmt.Errorf("sqlstore: outbox backlog: %w", err)
 	}
-	return n, nil
+	if oldest.Valid {
+		if err := (timeDest{&b.Oldest}).Scan(oldest.String); err != nil {
+			return b, err
+		}
+	}
+	return b, nil
 }
 
-// MarkInvalidated marks the entries done at the store's clock's time.
-// Unknown and already done ids are ignored.
-func (s *Store) MarkInvalidated(ctx context.Context, ids ...int64) error {
+// timeText returns a SQL expression of a time column as text in the form
+// timeDest parses, for aggregates that lose the column's type.
+func (s *Store) timeText(col string) string {
+	if s.engine == enginePostgres {
+		return `to_char(` + col + ` AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
+	}
+	return col
+}
+
+// MarkDone implements outbox.Store: the entries are marked done at the
+// store's clock's time, as many per statement as an IN list takes.
+func (s *Store) MarkDone(ctx context.Context, ids ...int64) error {
 	now := timeArg(s.now())
 	for start := 0; start < len(ids); start += idsPerQuery {
 		chunk := ids[start:min(start+idsPerQuery, len(ids))]
@@ -75,14 +109,29 @@ func (s *Store) MarkInvalidated(ctx context.Context, ids ...int64) error {
 	return nil
 }
 
-// RetryLater increments the attempts of an outbox entry, which stays
-// pending. It returns an error wrapping files.ErrNotFound for an unknown id.
-func (s *Store) RetryLater(ctx context.Context, id int64) error {
-	res, err := s.wdb.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1 WHERE id = $1`, id)
+// RetryLater implements outbox.Store. It returns an error wrapping
+// files.ErrNotFound for an unknown id.
+func (s *Store) RetryLater(ctx context.Context, id int64, at time.Time) error {
+	res, err := s.wdb.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1, retry_at = $1 WHERE id = $2`, timeArg(at), id)
 	if err != nil {
 		return fmt.Errorf("sqlstore: retry invalidation %d: %w", id, err)
 	}
 	return checkAffected(res, fmt.Sprintf("retry invalidation %d", id))
+}
+
+// SetAside implements outbox.Store: the entry is done and kept, with its
+// reason, for an operator. It returns an error wrapping files.ErrNotFound
+// for an unknown id.
+func (s *Store) SetAside(ctx context.Context, id int64, reason string) error {
+	if len(reason) > maxReasonBytes {
+		reason = reason[:maxReasonBytes]
+	}
+	now := timeArg(s.now())
+	res, err := s.wdb.ExecContext(ctx, `UPDATE outbox SET done_at = $1, set_aside_at = $1, set_aside_reason = $2 WHERE id = $3`, now, reason, id)
+	if err != nil {
+		return fmt.Errorf("sqlstore: set invalidation %d aside: %w", id, err)
+	}
+	return checkAffected(res, fmt.Sprintf("set invalidation %d aside", id))
 }
 
 func checkAffected(res sql.Result, op string) error {
@@ -96,10 +145,9 @@ func checkAffected(res sql.Result, op string) error {
 	return nil
 }
 
-// PruneOutbox deletes the entries marked done before doneBefore and
-// returns how many it deleted.
-func (s *Store) PruneOutbox(ctx context.Context, doneBefore time.Time) (int64, error) {
-	res, err := s.wdb.ExecContext(ctx, `DELETE FROM outbox WHERE done_at IS NOT NULL AND done_at < $1`, timeArg(doneBefore))
+// Prune implements outbox.Store. Entries set aside are kept.
+func (s *Store) Prune(ctx context.Context, doneBefore time.Time) (int64, error) {
+	res, err := s.wdb.ExecContext(ctx, `DELETE FROM outbox WHERE done_at IS NOT NULL AND done_at < $1 AND set_aside_at IS NULL`, timeArg(doneBefore))
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore: prune outbox: %w", err)
 	}

@@ -1,15 +1,19 @@
 package sqlstore_test
 
 import (
+	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/filecache/filecache/files"
 	"github.com/filecache/filecache/files/sqlstore"
+	"github.com/filecache/filecache/outbox"
 )
 
 // fakeClock is a settable clock for Options.Now.
@@ -30,13 +34,16 @@ func (c *fakeClock) Set(t time.Time) {
 	c.now = t
 }
 
+// far is a createdBefore that excludes no entry.
+var far = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+
 func TestOutbox(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
 		clock := &fakeClock{now: day0.Add(123456789 * time.Nanosecond)}
 		s := e.newStore(t, sqlstore.Options{Now: clock.Now})
 		ctx := t.Context()
 
-		invs := []files.Invalidation{
+		invs := []outbox.Invalidation{
 			{Keys: []string{"file:a", "file:info:a"}, Tags: []string{"files"}},
 			{Keys: []string{"settings"}},
 			{Tags: []string{"files", "search"}},
@@ -50,35 +57,34 @@ func TestOutbox(t *testing.T) {
 			ids = append(ids, id)
 		}
 		at := day0.Add(123456 * time.Microsecond)
-		want := []files.OutboxEntry{
+		want := []outbox.Entry{
 			{ID: ids[0], Invalidation: invs[0], CreatedAt: at},
-			{ID: ids[1], Invalidation: files.Invalidation{Keys: []string{"settings"}, Tags: []string{}}, CreatedAt: at},
-			{ID: ids[2], Invalidation: files.Invalidation{Keys: []string{}, Tags: []string{"files", "search"}}, CreatedAt: at},
+			{ID: ids[1], Invalidation: outbox.Invalidation{Keys: []string{"settings"}, Tags: []string{}}, CreatedAt: at},
+			{ID: ids[2], Invalidation: outbox.Invalidation{Keys: []string{}, Tags: []string{"files", "search"}}, CreatedAt: at},
 		}
 
 		steps := []struct {
-			name  string
-			do    func() error
-			limit int
-			want  []files.OutboxEntry
+			name   string
+			do     func() error
+			limit  int
+			before time.Time
+			want   []outbox.Entry
 		}{
 			{name: "pending, oldest first", want: want},
 			{name: "limit", limit: 2, want: want[:2]},
-			{name: "mark the first done", do: func() error { return s.MarkInvalidated(ctx, ids[0]) }, want: want[1:]},
-			{name: "marking again and unknown ids is harmless", do: func() error { return s.MarkInvalidated(ctx, ids[0], 999999) }, want: want[1:]},
-			{name: "mark nothing", do: func() error { return s.MarkInvalidated(ctx) }, want: want[1:]},
+			{name: "created before", before: at, want: []outbox.Entry{}},
+			{name: "mark the first done", do: func() error { return s.MarkDone(ctx, ids[0]) }, want: want[1:]},
+			{name: "marking again and unknown ids is harmless", do: func() error { return s.MarkDone(ctx, ids[0], 999999) }, want: want[1:]},
+			{name: "mark nothing", do: func() error { return s.MarkDone(ctx) }, want: want[1:]},
 			{
-				name: "retry later counts attempts",
-				do: func() error {
-					if err := s.RetryLater(ctx, ids[1]); err != nil {
-						return err
-					}
-					return s.RetryLater(ctx, ids[1])
-				},
-				want: []files.OutboxEntry{
-					{ID: ids[1], Invalidation: want[1].Invalidation, CreatedAt: at, Attempts: 2},
-					want[2],
-				},
+				name: "an entry to retry later is not due",
+				do:   func() error { return s.RetryLater(ctx, ids[1], day0.Add(time.Hour)) },
+				want: want[2:],
+			},
+			{
+				name: "then due, with its attempt counted",
+				do:   func() error { clock.Set(day0.Add(time.Hour)); return nil },
+				want: []outbox.Entry{{ID: ids[1], Invalidation: want[1].Invalidation, CreatedAt: at, Attempts: 1}, want[2]},
 			},
 		}
 		for _, st := range steps {
@@ -88,26 +94,40 @@ func TestOutbox(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				got, err := s.PendingInvalidations(ctx, st.limit)
-				if err != nil {
-					t.Fatalf("PendingInvalidations: %v", err)
+				before := st.before
+				if before.IsZero() {
+					before = far
 				}
-				if diff := cmp.Diff(st.want, got); diff != "" {
-					t.Errorf("PendingInvalidations (-want +got):\n%s", diff)
+				got, err := s.Pending(ctx, st.limit, before)
+				if err != nil {
+					t.Fatalf("Pending: %v", err)
+				}
+				if diff := cmp.Diff(st.want, got, cmpopts.EquateEmpty()); diff != "" {
+					t.Errorf("Pending (-want +got):\n%s", diff)
 				}
 			})
 		}
 
-		if err := s.RetryLater(ctx, 999999); !errors.Is(err, files.ErrNotFound) {
+		if err := s.RetryLater(ctx, 999999, day0); !errors.Is(err, files.ErrNotFound) {
 			t.Errorf("RetryLater(unknown) error = %v, want ErrNotFound", err)
 		}
-		if n, err := s.OutboxBacklog(ctx); err != nil || n != 2 {
-			t.Errorf("OutboxBacklog = %d, %v; want 2", n, err)
+		if b, err := s.Backlog(ctx); err != nil || b.Pending != 2 || !b.Oldest.Equal(at) || b.SetAside != 0 {
+			t.Errorf("Backlog = %+v, %v; want 2 pending since %v", b, err, at)
 		}
 
-		// ids[0] was marked done at clock's time; mark ids[1] an hour later.
-		clock.Set(day0.Add(time.Hour))
-		if err := s.MarkInvalidated(ctx, ids[1]); err != nil {
+		// ids[2] is set aside: no longer pending, counted, and kept.
+		if err := s.SetAside(ctx, ids[2], strings.Repeat("x", 5000)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetAside(ctx, 999999, "r"); !errors.Is(err, files.ErrNotFound) {
+			t.Errorf("SetAside(unknown) error = %v, want ErrNotFound", err)
+		}
+		if b, err := s.Backlog(ctx); err != nil || b.Pending != 1 || b.SetAside != 1 {
+			t.Errorf("Backlog after a set-aside = %+v, %v; want 1 pending, 1 set aside", b, err)
+		}
+
+		// ids[0] was marked done at day0; mark ids[1] an hour later.
+		if err := s.MarkDone(ctx, ids[1]); err != nil {
 			t.Fatal(err)
 		}
 		prunes := []struct {
@@ -118,27 +138,23 @@ func TestOutbox(t *testing.T) {
 			{before: day0.Add(time.Minute), want: 1},      // ids[0]
 			{before: day0.Add(time.Minute), want: 0},      // already gone
 			{before: day0.Add(2 * time.Hour), want: 1},    // ids[1]
-			{before: day0.Add(1000 * time.Hour), want: 0}, // ids[2] is pending: kept
+			{before: day0.Add(1000 * time.Hour), want: 0}, // ids[2] is set aside: kept
 		}
 		for _, p := range prunes {
-			n, err := s.PruneOutbox(ctx, p.before)
+			n, err := s.Prune(ctx, p.before)
 			if err != nil {
-				t.Fatalf("PruneOutbox: %v", err)
+				t.Fatalf("Prune: %v", err)
 			}
 			if n != p.want {
-				t.Errorf("PruneOutbox(%v) = %d, want %d", p.before, n, p.want)
+				t.Errorf("Prune(%v) = %d, want %d", p.before, n, p.want)
 			}
 		}
-		got, err := s.PendingInvalidations(ctx, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff(want[2:], got); diff != "" {
-			t.Errorf("pending after prune (-want +got):\n%s", diff)
+		if b, err := s.Backlog(ctx); err != nil || b.Pending != 0 || !b.Oldest.IsZero() || b.SetAside != 1 {
+			t.Errorf("Backlog after prune = %+v, %v; want nothing pending, 1 set aside", b, err)
 		}
 
 		// Ids keep growing after a prune.
-		id, err := inTx(t, s, func(tx files.Tx) (int64, error) { return tx.Enqueue(ctx, files.Invalidation{}) })
+		id, err := inTx(t, s, func(tx files.Tx) (int64, error) { return tx.Enqueue(ctx, outbox.Invalidation{}) })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -148,13 +164,41 @@ func TestOutbox(t *testing.T) {
 	})
 }
 
-func TestMarkInvalidatedMany(t *testing.T) {
+// TestOutboxCorruptRow: a row that cannot be decoded comes back with its
+// Err set, and the rows after it are still returned.
+func TestOutboxCorruptRow(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		dsn := e.dsn(t)
+		s := openStore(t, dsn, sqlstore.Options{})
+		ctx := t.Context()
+		var ids []int64
+		for range 3 {
+			id, err := inTx(t, s, func(tx files.Tx) (int64, error) {
+				return tx.Enqueue(ctx, outbox.Invalidation{Keys: []string{"k"}})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		rawExec(t, dsn, `UPDATE outbox SET keys = 'not json' WHERE id = `+itoa(ids[1]))
+		got, err := s.Pending(ctx, 10, far)
+		if err != nil {
+			t.Fatalf("Pending with a corrupt row: %v", err)
+		}
+		if len(got) != 3 || got[0].Err != nil || got[1].Err == nil || got[2].Err != nil || got[2].ID != ids[2] {
+			t.Fatalf("Pending = %+v; want the middle entry with its Err and the others intact", got)
+		}
+	})
+}
+
+func TestMarkDoneMany(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
 		s := e.newStore(t, sqlstore.Options{})
 		var ids []int64
 		err := s.WithTx(t.Context(), func(tx files.Tx) error {
 			for range 1203 {
-				id, err := tx.Enqueue(t.Context(), files.Invalidation{Keys: []string{"k"}})
+				id, err := tx.Enqueue(t.Context(), outbox.Invalidation{Keys: []string{"k"}})
 				if err != nil {
 					return err
 				}
@@ -165,10 +209,10 @@ func TestMarkInvalidatedMany(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.MarkInvalidated(t.Context(), ids[:1202]...); err != nil {
+		if err := s.MarkDone(t.Context(), ids[:1202]...); err != nil {
 			t.Fatal(err)
 		}
-		got, err := s.PendingInvalidations(t.Context(), 5000)
+		got, err := s.Pending(t.Context(), 5000, far)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -176,4 +220,62 @@ func TestMarkInvalidatedMany(t *testing.T) {
 			t.Errorf("pending = %v, want only %d", got, ids[1202])
 		}
 	})
+}
+
+// TestOutboxSignals: on PostgreSQL every listener hears a committed entry
+// (not a rolled-back one) and a writer's Notify; listeners on another
+// schema hear nothing.
+func TestOutboxSignals(t *testing.T) {
+	dsn := postgresDSN(t)
+	s := openStore(t, dsn, sqlstore.Options{})
+	other := openStore(t, postgresDSN(t), sqlstore.Options{})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	listen := func(s *sqlstore.Store) (<-chan outbox.Signal, <-chan struct{}) {
+		sigs := make(chan outbox.Signal, 10)
+		ready := make(chan struct{}, 10)
+		go func() {
+			_ = s.Listen(ctx, func(sig outbox.Signal) { sigs <- sig }, func() { ready <- struct{}{} })
+		}()
+		return sigs, ready
+	}
+	sigs, ready := listen(s)
+	otherSigs, otherReady := listen(other)
+	<-ready
+	<-otherReady
+	expect := func(want outbox.Signal) {
+		t.Helper()
+		select {
+		case got := <-sigs:
+			if got != want {
+				t.Fatalf("signal %q, want %q", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %q signal", want)
+		}
+	}
+	errRollback := errors.New("rollback")
+	if err := s.WithTx(ctx, func(tx files.Tx) error {
+		if _, err := tx.Enqueue(ctx, outbox.Invalidation{Keys: []string{"k"}}); err != nil {
+			return err
+		}
+		return errRollback
+	}); !errors.Is(err, errRollback) {
+		t.Fatal(err)
+	}
+	if _, err := inTx(t, s, func(tx files.Tx) (int64, error) { return tx.Enqueue(ctx, outbox.Invalidation{Keys: []string{"k"}}) }); err != nil {
+		t.Fatal(err)
+	}
+	expect(outbox.SignalNew) // the committed one; the rolled-back one sent nothing
+	if err := s.Notify(ctx, outbox.SignalPending); err != nil {
+		t.Fatal(err)
+	}
+	expect(outbox.SignalPending)
+	select {
+	case sig := <-sigs:
+		t.Fatalf("unexpected signal %q", sig)
+	case sig := <-otherSigs:
+		t.Fatalf("a store on another schema heard %q", sig)
+	default:
+	}
 }

@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"database/sql"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -48,8 +49,8 @@ func TestSchema(t *testing.T) {
 		if got := rawValue(t, dsn, "SELECT CAST(count(*) AS TEXT) FROM file_tags"); got != "2" {
 			t.Errorf("file_tags rows after create = %s, want 2", got)
 		}
-		if got := rawValue(t, dsn, "SELECT CAST(count(*) AS TEXT) FROM schema_migrations"); got != "1" {
-			t.Errorf("schema_migrations rows = %s, want 1", got)
+		if got := rawValue(t, dsn, "SELECT CAST(count(*) AS TEXT) FROM schema_migrations"); got != "2" {
+			t.Errorf("schema_migrations rows = %s, want 2", got)
 		}
 		if _, err := inTx(t, s, func(tx files.Tx) (files.FileMetadata, error) {
 			return tx.DeleteFile(t.Context(), f.ID)
@@ -67,3 +68,29 @@ func TestSchema(t *testing.T) {
 		}
 	})
 }
+
+// rawExec runs stmt on the database behind dsn, outside the Store.
+func rawExec(t *testing.T, dsn, stmt string) {
+	t.Helper()
+	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.ExecContext(t.Context(), stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+		return
+	}
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(t.Context(), stmt); err != nil {
+		t.Fatalf("%s: %v", stmt, err)
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

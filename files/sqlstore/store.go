@@ -100,6 +100,10 @@ type Store struct {
 	wdb    *sql.DB // writes and transactions
 	rdb    *sql.DB // reads; the same as wdb for PostgreSQL
 	now    func() time.Time
+	// PostgreSQL: how to open the outbox's listening connection, and its
+	// notification channel, named after the schema.
+	pgConfig *pgx.ConnConfig
+	channel  string
 }
 
 var _ files.Repository = (*Store)(nil)
@@ -146,6 +150,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		_ = s.Close()
 		return nil, err
 	}
+	if eng == enginePostgres {
+		if err := s.nameChannel(ctx); err != nil {
+			_ = s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -155,6 +165,7 @@ func (s *Store) openPostgres(dsn string, opts Options) error {
 		// pgx's error may quote the DSN (pgx redacts it, scrub makes sure).
 		return fmt.Errorf("%w: %s", ErrBadDSN, scrub(err.Error(), dsn))
 	}
+	s.pgConfig = cfg
 	db := sql.OpenDB(stdlib.GetConnector(*cfg))
 	db.SetMaxOpenConns(opts.MaxOpenConns)
 	db.SetMaxIdleConns(opts.MaxIdleConns)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/filecache/filecache/files"
+	"github.com/filecache/filecache/outbox"
 )
 
 // WithTx runs fn in one transaction and commits if fn returns nil. If fn
@@ -35,7 +36,7 @@ func (s *Store) WithTx(ctx context.Context, fn func(files.Tx) error) (err error)
 		// connection is discarded by database/sql if it is broken.
 		_ = sqlTx.Rollback()
 	}()
-	if err := fn(&tx{tx: sqlTx, now: s.now}); err != nil {
+	if err := fn(&tx{tx: sqlTx, now: s.now, channel: s.channel}); err != nil {
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
@@ -47,8 +48,9 @@ func (s *Store) WithTx(ctx context.Context, fn func(files.Tx) error) (err error)
 
 // tx implements files.Tx on a *sql.Tx.
 type tx struct {
-	tx  *sql.Tx
-	now func() time.Time
+	tx      *sql.Tx
+	now     func() time.Time
+	channel string // the outbox's notification channel; empty on SQLite
 }
 
 var _ files.Tx = (*tx)(nil)
@@ -265,12 +267,17 @@ func (t *tx) PutSettings(ctx context.Context, st files.SystemSettings, now time.
 }
 
 // Enqueue adds inv to the outbox, stamped with the store's clock, and
-// returns the entry's id.
-func (t *tx) Enqueue(ctx context.Context, inv files.Invalidation) (int64, error) {
+// returns the entry's id. On PostgreSQL the same statement sends
+// outbox.SignalNew, which PostgreSQL delivers when the transaction commits.
+func (t *tx) Enqueue(ctx context.Context, inv outbox.Invalidation) (int64, error) {
 	var id int64
-	err := t.tx.QueryRowContext(ctx, `INSERT INTO outbox (keys, tags, created_at, attempts)
-		VALUES ($1, $2, $3, 0) RETURNING id`,
-		jsonStrings(inv.Keys), jsonStrings(inv.Tags), timeArg(t.now())).Scan(&id)
+	query := `INSERT INTO outbox (keys, tags, created_at, attempts) VALUES ($1, $2, $3, 0) RETURNING id`
+	args := []any{jsonStrings(inv.Keys), jsonStrings(inv.Tags), timeArg(t.now())}
+	if t.channel != "" {
+		query = `WITH entry AS (` + query + `) SELECT id FROM entry, pg_notify($4, $5)`
+		args = append(args, t.channel, string(outbox.SignalNew))
+	}
+	err := t.tx.QueryRowContext(ctx, query, args...).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore: enqueue invalidation: %w", err)
 	}

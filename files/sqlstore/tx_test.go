@@ -4,9 +4,11 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/filecache/filecache/files"
 	"github.com/filecache/filecache/files/sqlstore"
+	"github.com/filecache/filecache/outbox"
 )
 
 func TestWithTxRollback(t *testing.T) {
@@ -37,7 +39,7 @@ func TestWithTxRollback(t *testing.T) {
 						if _, err := tx.RecordDownload(t.Context(), existing.ID, "192.0.2.3", day0); err != nil {
 							return err
 						}
-						if _, err := tx.Enqueue(t.Context(), files.Invalidation{Keys: []string{"file:" + id}}); err != nil {
+						if _, err := tx.Enqueue(t.Context(), outbox.Invalidation{Keys: []string{"file:" + id}}); err != nil {
 							return err
 						}
 						if tc.panic {
@@ -69,7 +71,7 @@ func TestWithTxRollback(t *testing.T) {
 				if got.Name != "existing" || got.Version != 1 || got.DownloadCount != 0 {
 					t.Errorf("existing file changed by a rolled-back tx: %+v", got)
 				}
-				pending, err := s.PendingInvalidations(t.Context(), 0)
+				pending, err := s.Pending(t.Context(), 0, time.Now().Add(time.Hour))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -12,6 +12,7 @@ package sqltest
 
 import (
 	"context"
+	"database/sql"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/filecache/filecache/internal/redistest"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	_ "modernc.org/sqlite" // the "sqlite" driver of Exec
 )
 
 // Engine is one kind of database tests run against.
@@ -76,4 +78,29 @@ func PostgresDSN(t testing.TB) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// Exec runs stmt on the database of dsn (from SQLiteDSN or PostgresDSN)
+// outside any store under test: to break a row on purpose.
+func Exec(t testing.TB, dsn, stmt string) {
+	t.Helper()
+	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.ExecContext(t.Context(), stmt); err != nil {
+			t.Fatalf("sqltest: %s: %v", stmt, err)
+		}
+		return
+	}
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(t.Context(), stmt); err != nil {
+		t.Fatalf("sqltest: %s: %v", stmt, err)
+	}
 }

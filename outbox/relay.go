@@ -1,0 +1,406 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of Options.
+const (
+	DefaultInterval     = time.Second
+	DefaultGrace        = time.Second
+	DefaultBatch        = 100
+	DefaultPruneAfter   = time.Hour
+	DefaultMaxAttempts  = 5
+	DefaultRetryBackoff = time.Second
+	DefaultMaxBackoff   = time.Minute
+)
+
+// signalTimeout bounds sending a signal and marking a batch done.
+const signalTimeout = 2 * time.Second
+
+// markQueue bounds the entries delivered by writers and waiting to be
+// marked done; beyond it a writer marks its own.
+const markQueue = 4096
+
+// Options tunes a Relay. The zero value of every field means its default.
+type Options struct {
+	// Interval is how often the outbox is polled when nothing wakes the
+	// relay. Default: DefaultInterval.
+	Interval time.Duration
+	// Grace is how long an entry is left to its writer before a poll
+	// delivers it again: the writer delivers it at once, or says it could
+	// not (Failed). Default: DefaultGrace.
+	Grace time.Duration
+	// Batch is how many entries one query fetches. Default: DefaultBatch.
+	Batch int
+	// PruneAfter is how long done entries are kept. Default:
+	// DefaultPruneAfter.
+	PruneAfter time.Duration
+	// MaxAttempts is how many rejected deliveries (ErrPoison) an entry
+	// gets before it is set aside. Default: DefaultMaxAttempts.
+	MaxAttempts int
+	// RetryBackoff is the wait before the retry of a rejected delivery; it
+	// doubles with each attempt up to MaxBackoff. Default:
+	// DefaultRetryBackoff.
+	RetryBackoff time.Duration
+	// MaxBackoff caps RetryBackoff's doubling. Default: DefaultMaxBackoff.
+	MaxBackoff time.Duration
+	// Logger receives failures and recoveries. Default: discard.
+	Logger *slog.Logger
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+}
+
+// Deliver applies an invalidation to the cache. An error wrapping ErrPoison
+// is about the entry; any other says the cache is unreachable.
+type Deliver func(ctx context.Context, inv Invalidation) error
+
+// Stats counts what a Relay did since it was made.
+type Stats struct {
+	Delivered uint64 // entries delivered by their writer
+	Relayed   uint64 // entries delivered by the relay
+	Failed    uint64 // deliveries that failed because the cache was unreachable
+	Rejected  uint64 // deliveries the cache rejected (ErrPoison)
+	SetAside  uint64 // entries given up on
+}
+
+// Relay marks delivered entries done and delivers the others. It is safe
+// for concurrent use.
+type Relay struct {
+	store    Store
+	notifier Notifier // nil if the store cannot signal
+	deliver  Deliver
+	opts     Options
+	log      *slog.Logger
+
+	full, poll chan struct{} // wake-ups: deliver everything, or what is past its grace
+	marks      chan int64
+	running    atomic.Bool
+	scheduled  atomic.Bool // a poll is scheduled after a SignalNew
+
+	// failures counts failed deliveries; cleared is failures as of the last
+	// complete drain that began after them. Pending while they differ.
+	failures, cleared atomic.Uint64
+
+	delivered, relayed, failed, rejected, setAside atomic.Uint64
+}
+
+// NewRelay returns a Relay over store that delivers with deliver.
+func NewRelay(store Store, deliver Deliver, opts Options) *Relay {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&opts.Interval, DefaultInterval)
+	def(&opts.Grace, DefaultGrace)
+	def(&opts.PruneAfter, DefaultPruneAfter)
+	def(&opts.RetryBackoff, DefaultRetryBackoff)
+	def(&opts.MaxBackoff, DefaultMaxBackoff)
+	if opts.Batch <= 0 {
+		opts.Batch = DefaultBatch
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = DefaultMaxAttempts
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Relay{
+		store: store, deliver: deliver, opts: opts, log: opts.Logger,
+		full: make(chan struct{}, 1), poll: make(chan struct{}, 1), marks: make(chan int64, markQueue),
+	}
+	r.notifier, _ = store.(Notifier)
+	return r
+}
+
+// Delivered records that the writer of entry id delivered it: the entry is
+// marked done with the next batch, off the writer's path.
+func (r *Relay) Delivered(ctx context.Context, id int64) {
+	r.delivered.Add(1)
+	if r.running.Load() {
+		select {
+		case r.marks <- id:
+			return
+		default:
+		}
+	}
+	// No relay runs, or it is behind: mark it now. A failure leaves the
+	// entry to be delivered again, which is harmless.
+	if err := r.store.MarkDone(ctx, id); err != nil {
+		r.log.Warn("outbox entry not marked done; it will be delivered again", "entry", id, "err", err)
+	}
+}
+
+// Failed records that the writer of entry id could not deliver it: this
+// process is Pending, and every relay (through the store's signal) delivers
+// the pending entries at once.
+func (r *Relay) Failed(ctx context.Context, id int64) {
+	r.failed.Add(1)
+	r.MarkPending()
+	if r.notifier != nil {
+		nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), signalTimeout)
+		defer cancel()
+		if err := r.notifier.Notify(nctx, SignalPending); err != nil {
+			r.log.Warn("other instances not signalled of an undelivered invalidation; they poll", "entry", id, "err", err)
+		}
+	}
+}
+
+// MarkPending says that invalidations may be undelivered (a delivery
+// failed, or the cache became unreachable): Pending holds until a complete
+// drain of the outbox succeeds.
+func (r *Relay) MarkPending() {
+	r.failures.Add(1)
+	r.Kick()
+}
+
+// Pending reports whether invalidations may be undelivered: since a
+// failure, no complete drain has found the outbox empty.
+func (r *Relay) Pending() bool { return r.failures.Load() > r.cleared.Load() }
+
+// Kick asks the relay for a complete drain now.
+func (r *Relay) Kick() {
+	select {
+	case r.full <- struct{}{}:
+	default:
+	}
+}
+
+// Stats returns the relay's counters.
+func (r *Relay) Stats() Stats {
+	return Stats{
+		Delivered: r.delivered.Load(),
+		Relayed:   r.relayed.Load(),
+		Failed:    r.failed.Load(),
+		Rejected:  r.rejected.Load(),
+		SetAside:  r.setAside.Load(),
+	}
+}
+
+// Drain delivers every due entry created before it started, batch after
+// batch, and reports how many it delivered. If it ends with none left it
+// clears Pending (unless a failure came meanwhile).
+func (r *Relay) Drain(ctx context.Context) (int, error) { return r.pass(ctx, true) }
+
+// Run marks delivered entries done, delivers pending ones (everything
+// while Pending or when signalled, otherwise what is past its grace),
+// prunes done entries, and listens to the store's signals, until ctx ends.
+func (r *Relay) Run(ctx context.Context) error {
+	r.running.Store(true)
+	var wg sync.WaitGroup
+	defer func() {
+		r.running.Store(false)
+		wg.Wait()
+	}()
+	wg.Go(func() { r.markLoop(ctx) })
+	if r.notifier != nil {
+		wg.Go(func() { r.listen(ctx) })
+	}
+	t := time.NewTicker(r.opts.Interval)
+	defer t.Stop()
+	var lastPrune time.Time
+	full := true
+	for {
+		if _, err := r.pass(ctx, full || r.Pending()); err != nil && ctx.Err() == nil {
+			r.log.Warn("outbox relay pass failed", "err", err)
+		}
+		if now := r.opts.Now(); now.Sub(lastPrune) >= r.opts.PruneAfter/4 {
+			lastPrune = now
+			if n, err := r.store.Prune(ctx, now.Add(-r.opts.PruneAfter)); err != nil && ctx.Err() == nil {
+				r.log.Warn("outbox prune failed", "err", err)
+			} else if n > 0 {
+				r.log.Debug("outbox pruned", "entries", n)
+			}
+		}
+		full = false
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-r.poll:
+		case <-r.full:
+			full = true
+		}
+	}
+}
+
+// listen wakes the relay on the store's signals: a complete drain when a
+// writer failed (or signals may have been lost), a poll after the grace of
+// a new entry in case its writer died before delivering it.
+func (r *Relay) listen(ctx context.Context) {
+	err := r.notifier.Listen(ctx, func(s Signal) {
+		switch s {
+		case SignalPending:
+			r.Kick()
+		case SignalNew:
+			if r.scheduled.CompareAndSwap(false, true) {
+				time.AfterFunc(r.opts.Grace+r.opts.Grace/10, func() {
+					r.scheduled.Store(false)
+					select {
+					case r.poll <- struct{}{}:
+					default:
+					}
+				})
+			}
+		}
+	}, r.Kick)
+	if err != nil && ctx.Err() == nil {
+		r.log.Warn("outbox signals lost; the relay polls", "err", err)
+	}
+}
+
+// markLoop marks the entries delivered by writers done, as many per
+// statement as have queued, until ctx ends; then it marks what is left.
+func (r *Relay) markLoop(ctx context.Context) {
+	batch := make([]int64, 0, 1000)
+	flush := func(ctx context.Context) {
+		if len(batch) == 0 {
+			return
+		}
+		mctx, cancel := context.WithTimeout(ctx, signalTimeout)
+		defer cancel()
+		if err := r.store.MarkDone(mctx, batch...); err != nil {
+			r.log.Warn("outbox entries not marked done; they will be delivered again", "entries", len(batch), "err", err)
+		}
+		batch = batch[:0]
+	}
+	for {
+		select {
+		case id := <-r.marks:
+			batch = append(batch, id)
+		more:
+			for len(batch) < cap(batch) {
+				select {
+				case id := <-r.marks:
+					batch = append(batch, id)
+				default:
+					break more
+				}
+			}
+			flush(ctx)
+		case <-ctx.Done():
+			for {
+				select {
+				case id := <-r.marks:
+					batch = append(batch, id)
+					continue
+				default:
+				}
+				break
+			}
+			flush(context.WithoutCancel(ctx))
+			return
+		}
+	}
+}
+
+// pass delivers the due entries created before now (full) or before now
+// minus the grace, and reports how many it delivered.
+func (r *Relay) pass(ctx context.Context, full bool) (int, error) {
+	seen := r.failures.Load()
+	before := r.opts.Now()
+	if !full {
+		before = before.Add(-r.opts.Grace)
+	}
+	done := 0
+	for {
+		entries, err := r.store.Pending(ctx, r.opts.Batch, before)
+		if err != nil {
+			return done, err
+		}
+		if len(entries) == 0 {
+			if full {
+				r.clear(seen, done)
+			}
+			return done, nil
+		}
+		var ok []int64
+		var failed error
+		for _, e := range entries {
+			if e.Err != nil {
+				r.giveUp(ctx, e, e.Err)
+				continue
+			}
+			err := r.deliver(ctx, e.Invalidation)
+			switch {
+			case err == nil:
+				ok = append(ok, e.ID)
+			case errors.Is(err, ErrPoison):
+				r.reject(ctx, e, err)
+			default:
+				failed = err
+			}
+			if failed != nil {
+				break
+			}
+		}
+		if len(ok) > 0 {
+			if err := r.store.MarkDone(ctx, ok...); err != nil {
+				return done, err
+			}
+			done += len(ok)
+			r.relayed.Add(uint64(len(ok)))
+		}
+		if failed != nil {
+			// The cache is unreachable from here: what is left stays
+			// pending, and so does this process.
+			r.failures.Add(1)
+			return done, failed
+		}
+	}
+}
+
+// clear ends Pending if no failure came since seen was read, before a
+// complete drain that found the outbox empty.
+func (r *Relay) clear(seen uint64, delivered int) {
+	for {
+		cur := r.cleared.Load()
+		if cur >= seen {
+			return
+		}
+		if r.cleared.CompareAndSwap(cur, seen) {
+			if !r.Pending() {
+				r.log.Info("outbox delivered; cache reads readmitted", "entries", delivered)
+			}
+			return
+		}
+	}
+}
+
+// reject records a delivery the cache rejected: the entry is retried with
+// backoff, then set aside.
+func (r *Relay) reject(ctx context.Context, e Entry, err error) {
+	r.rejected.Add(1)
+	attempts := e.Attempts + 1
+	if attempts >= r.opts.MaxAttempts {
+		r.giveUp(ctx, e, err)
+		return
+	}
+	backoff := r.opts.RetryBackoff << (attempts - 1)
+	if backoff <= 0 || backoff > r.opts.MaxBackoff {
+		backoff = r.opts.MaxBackoff
+	}
+	if rerr := r.store.RetryLater(ctx, e.ID, r.opts.Now().Add(backoff)); rerr != nil {
+		r.log.Warn("outbox entry rejected and not rescheduled", "entry", e.ID, "err", err, "reschedule_err", rerr)
+	}
+}
+
+// giveUp sets entry e aside, for an operator.
+func (r *Relay) giveUp(ctx context.Context, e Entry, err error) {
+	if serr := r.store.SetAside(ctx, e.ID, err.Error()); serr != nil {
+		r.log.Warn("outbox entry not set aside", "entry", e.ID, "err", err, "set_aside_err", serr)
+		return
+	}
+	r.setAside.Add(1)
+	r.log.Error("outbox entry set aside after it failed for good; its keys expire by their TTL", "entry", e.ID,
+		"keys", e.Keys, "tags", e.Tags, "attempts", e.Attempts, "err", err)
+}

@@ -1,0 +1,308 @@
+package outbox_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/filecache/filecache/files"
+	"github.com/filecache/filecache/files/sqlstore"
+	"github.com/filecache/filecache/internal/sqltest"
+	"github.com/filecache/filecache/outbox"
+)
+
+// cache stands for the cache the relay delivers to: it records the keys
+// delivered, and can be made unreachable or made to reject some keys.
+type cache struct {
+	mu          sync.Mutex
+	deleted     []string
+	down        bool
+	reject      map[string]bool
+	delivered   chan string
+	rejections  int
+	deliveryErr error
+}
+
+func newCache() *cache {
+	return &cache{reject: map[string]bool{}, delivered: make(chan string, 1000)}
+}
+
+var errDown = errors.New("cache unreachable")
+
+func (c *cache) deliver(_ context.Context, inv outbox.Invalidation) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.down {
+		return errDown
+	}
+	for _, k := range inv.Keys {
+		if c.reject[k] {
+			c.rejections++
+			return fmt.Errorf("%w: key %s", outbox.ErrPoison, k)
+		}
+	}
+	c.deleted = append(c.deleted, inv.Keys...)
+	for _, k := range inv.Keys {
+		c.delivered <- k
+	}
+	return nil
+}
+
+func (c *cache) setDown(down bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.down = down
+}
+
+func (c *cache) has(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Contains(c.deleted, key)
+}
+
+// await waits until key is delivered.
+func (c *cache) await(t *testing.T, key string, within time.Duration) {
+	t.Helper()
+	deadline := time.After(within)
+	for !c.has(key) {
+		select {
+		case <-c.delivered:
+		case <-deadline:
+			t.Fatalf("%s not delivered within %v", key, within)
+		}
+	}
+}
+
+func openStore(t *testing.T, dsn string) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlstore.Open(t.Context(), dsn, sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// enqueue commits an entry for key, as a write does.
+func enqueue(t *testing.T, s *sqlstore.Store, key string) int64 {
+	t.Helper()
+	var id int64
+	err := s.WithTx(t.Context(), func(tx files.Tx) error {
+		var err error
+		id, err = tx.Enqueue(t.Context(), outbox.Invalidation{Keys: []string{key}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func run(t *testing.T, r *outbox.Relay) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = r.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+}
+
+func pending(t *testing.T, s *sqlstore.Store) int64 {
+	t.Helper()
+	b, err := s.Backlog(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.Pending
+}
+
+// eventually polls cond: the events awaited are rows changing in the
+// database, which nothing announces.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not happen within %v", what, within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestDeliveredMarkedInBatches: entries delivered by their writers are
+// marked done by the running relay, off the writers' path.
+func TestDeliveredMarkedInBatches(t *testing.T) {
+	for _, db := range sqltest.Engines() {
+		t.Run(db.Name, func(t *testing.T) {
+			s := openStore(t, db.DSN(t))
+			c := newCache()
+			r := outbox.NewRelay(s, c.deliver, outbox.Options{Interval: time.Hour, Grace: time.Hour})
+			run(t, r)
+			for i := range 200 {
+				id := enqueue(t, s, fmt.Sprint("k", i))
+				r.Delivered(t.Context(), id)
+			}
+			eventually(t, 10*time.Second, "every delivered entry marked done", func() bool { return pending(t, s) == 0 })
+			// The relay's first drain may take an entry between its commit
+			// and its writer's Delivered: harmless, and rare.
+			if st := r.Stats(); st.Delivered != 200 || st.Relayed > 10 {
+				t.Fatalf("stats %+v, want 200 delivered by writers, (almost) none relayed", st)
+			}
+		})
+	}
+}
+
+// TestFailedDeliveryIsRelayed: an entry its writer could not deliver is
+// delivered by the relay once the cache answers, and only then does the
+// relay stop being Pending.
+func TestFailedDeliveryIsRelayed(t *testing.T) {
+	for _, db := range sqltest.Engines() {
+		t.Run(db.Name, func(t *testing.T) {
+			s := openStore(t, db.DSN(t))
+			c := newCache()
+			r := outbox.NewRelay(s, c.deliver, outbox.Options{Interval: 50 * time.Millisecond})
+			c.setDown(true)
+			id := enqueue(t, s, "k1")
+			r.Failed(t.Context(), id)
+			if !r.Pending() {
+				t.Fatal("not Pending after a failed delivery")
+			}
+			if _, err := r.Drain(t.Context()); !errors.Is(err, errDown) {
+				t.Fatalf("Drain with the cache down: %v", err)
+			}
+			if !r.Pending() {
+				t.Fatal("not Pending after a failed drain")
+			}
+			run(t, r)
+			c.setDown(false)
+			c.await(t, "k1", 10*time.Second)
+			eventually(t, 10*time.Second, "Pending to clear", func() bool { return !r.Pending() })
+			if n := pending(t, s); n != 0 {
+				t.Fatalf("%d entries pending after the relay delivered them", n)
+			}
+		})
+	}
+}
+
+// TestPoisonEntrySetAside: an entry the cache rejects is retried with
+// backoff, then set aside; the entries after it are delivered meanwhile.
+func TestPoisonEntrySetAside(t *testing.T) {
+	for _, db := range sqltest.Engines() {
+		t.Run(db.Name, func(t *testing.T) {
+			dsn := db.DSN(t)
+			s := openStore(t, dsn)
+			c := newCache()
+			c.reject["poison"] = true
+			r := outbox.NewRelay(s, c.deliver, outbox.Options{
+				Interval: 20 * time.Millisecond, Grace: time.Millisecond,
+				MaxAttempts: 3, RetryBackoff: 10 * time.Millisecond,
+			})
+			enqueue(t, s, "before")
+			enqueue(t, s, "poison")
+			enqueue(t, s, "after")
+			run(t, r)
+			c.await(t, "before", 10*time.Second)
+			c.await(t, "after", 10*time.Second)
+			eventually(t, 20*time.Second, "the poison entry set aside", func() bool {
+				b, err := s.Backlog(t.Context())
+				return err == nil && b.SetAside == 1 && b.Pending == 0
+			})
+			if st := r.Stats(); st.SetAside != 1 || st.Rejected != 3 {
+				t.Fatalf("stats %+v, want 3 rejections and 1 set aside", st)
+			}
+			if c.has("poison") {
+				t.Fatal("the poison entry was delivered")
+			}
+		})
+	}
+}
+
+// TestUnreadableEntrySetAside: a row that cannot be decoded is set aside at
+// once and does not stop the relay.
+func TestUnreadableEntrySetAside(t *testing.T) {
+	for _, db := range sqltest.Engines() {
+		t.Run(db.Name, func(t *testing.T) {
+			dsn := db.DSN(t)
+			s := openStore(t, dsn)
+			c := newCache()
+			r := outbox.NewRelay(s, c.deliver, outbox.Options{})
+			id := enqueue(t, s, "bad")
+			enqueue(t, s, "good")
+			corrupt(t, dsn, id)
+			if n, err := r.Drain(t.Context()); err != nil || n != 1 {
+				t.Fatalf("Drain = %d, %v; want the good entry delivered", n, err)
+			}
+			if b, err := s.Backlog(t.Context()); err != nil || b.Pending != 0 || b.SetAside != 1 {
+				t.Fatalf("backlog %+v, %v; want the unreadable entry set aside", b, err)
+			}
+		})
+	}
+}
+
+// TestGrace: a poll leaves entries younger than the grace to their
+// writers; a complete drain takes them all.
+func TestGrace(t *testing.T) {
+	s := openStore(t, sqltest.SQLiteDSN(t))
+	c := newCache()
+	r := outbox.NewRelay(s, c.deliver, outbox.Options{Interval: 20 * time.Millisecond, Grace: time.Hour})
+	enqueue(t, s, "young")
+	run(t, r)
+	// Run starts with a complete drain.
+	c.await(t, "young", 10*time.Second)
+	enqueue(t, s, "young2")
+	time.Sleep(200 * time.Millisecond) // several polls
+	if c.has("young2") {
+		t.Fatal("a poll delivered an entry within its grace")
+	}
+	r.Kick()
+	c.await(t, "young2", 10*time.Second)
+}
+
+// TestSignalsWakeOtherInstances: on PostgreSQL a writer's failure wakes the
+// relay of another instance at once, and an entry whose writer died is
+// delivered after its grace; neither waits for a poll.
+func TestSignalsWakeOtherInstances(t *testing.T) {
+	dsn := sqltest.PostgresDSN(t)
+	writer := openStore(t, dsn)
+	other := openStore(t, dsn)
+	c := newCache()
+	wr := outbox.NewRelay(writer, c.deliver, outbox.Options{Interval: time.Hour})
+	or := outbox.NewRelay(other, c.deliver, outbox.Options{Interval: time.Hour, Grace: 500 * time.Millisecond})
+	run(t, or)
+	eventually(t, 10*time.Second, "the other relay listening", func() bool {
+		// A signal only reaches a relay that listens: retry until one
+		// test key is delivered by a signal alone.
+		id := enqueue(t, writer, "probe")
+		wr.Failed(t.Context(), id)
+		select {
+		case <-c.delivered:
+			return true
+		case <-time.After(200 * time.Millisecond):
+			return false
+		}
+	})
+	start := time.Now()
+	id := enqueue(t, writer, "failed")
+	wr.Failed(t.Context(), id)
+	c.await(t, "failed", 10*time.Second)
+	t.Logf("an entry its writer could not deliver was delivered by the other instance %v later", time.Since(start))
+	// A writer that dies after commit: the commit's signal schedules the
+	// other instance's poll after the grace.
+	enqueue(t, writer, "orphan")
+	c.await(t, "orphan", 10*time.Second)
+}
+
+// corrupt makes the keys of entry id unreadable.
+func corrupt(t *testing.T, dsn string, id int64) {
+	t.Helper()
+	sqltest.Exec(t, dsn, fmt.Sprintf("UPDATE outbox SET keys = 'not json' WHERE id = %d", id))
+}
