@@ -4,10 +4,15 @@
 # Builds cmd/filecache, starts a private redis-server and the service
 # against a fresh PostgreSQL schema, creates FILES files through the API,
 # then measures GET /v1/files/{id} (random ids) and a 90/10 GET/PATCH mix
-# in several cache configurations, and prints a Markdown table:
+# in several configurations, and prints a Markdown table:
 #
-#   redis+near      Redis with the in-process near cache (the default setup)
-#   redis           Redis only, CACHE_NEAR_SIZE=0
+#   defaults        what `filecache serve` runs with only REDIS_URL set (and
+#                   TRUSTED_PROXIES=127.0.0.1, so that X-Forwarded-For names
+#                   the clients): rate limiting on at 600/min per client,
+#                   info logs (to a file), the default near cache
+#   redis+near      tuned: Redis with a near cache of 10 entries per file,
+#                   rate limiting off, error logs only
+#   redis           tuned, and CACHE_NEAR_SIZE=0
 #   always-miss     Redis only with CACHE_TTL_FILE=1ms: nearly every read
 #                   misses and loads from PostgreSQL, through the cache's
 #                   miss path (lease, load, store)
@@ -16,9 +21,18 @@
 #   in-process      no REDIS_URL: the in-process store (memstore). It is a
 #                   cache too, not "no cache".
 #
-# Every /v1 request also touches the caller's session (a Redis GET and SET,
-# or memstore), so no row is a pure cache read. GET /healthz, run once,
-# shows the ceiling of the HTTP stack on the machine.
+# The rows after "defaults" run with RATE_LIMIT_PER_MINUTE=0 and
+# LOG_LEVEL=error. Every /v1 request also counts in the caller's session
+# (written behind: a Redis GET and SET per client and flush, about a
+# second), so no row is a pure cache read. GET /healthz, run once, shows the
+# ceiling of the HTTP stack on the machine.
+#
+# Clients: every request names its client in X-Forwarded-For, in turn from
+# a pool of addresses in 10.0.0.0/8 that no earlier run has used. The pool
+# is sized from the rate of the run's warm-up so that each client makes
+# about CLIENT_REQUESTS requests in the run, below the default limit of 600
+# per minute: the defaults row measures the limiter's cost, not its 429s
+# (the errors / non-2xx column would show them).
 #
 # Usage: bash scripts/bench-http.sh
 # Environment (defaults in brackets):
@@ -28,7 +42,8 @@
 #   WARMUP       unmeasured time before each run [3s]
 #   THREADS      wrk threads [2]
 #   CONNECTIONS  wrk connections [64]
-#   MODES        configurations to run [redis+near redis always-miss off in-process]
+#   MODES        configurations to run [defaults redis+near redis always-miss off in-process]
+#   CLIENT_REQUESTS requests per client address and run [450]
 #   FILECACHE_BIN a filecache binary to use instead of building cmd/filecache
 #
 # It stops everything it started (by PID) and drops its schema on exit.
@@ -40,7 +55,8 @@ DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-3s}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-64}
-MODES=${MODES:-redis+near redis always-miss off in-process}
+MODES=${MODES:-defaults redis+near redis always-miss off in-process}
+CLIENT_REQUESTS=${CLIENT_REQUESTS:-450}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-http.XXXXXX")
@@ -138,12 +154,14 @@ start_server() {
 	local -a envs=(
 		"LISTEN_ADDR=127.0.0.1:$port"
 		"DATABASE_URL=$db_url"
-		"RATE_LIMIT_PER_MINUTE=0"
 		"TRUSTED_PROXIES=127.0.0.1"
-		"LOG_LEVEL=error"
 		"CACHE_PREFIX=bench-$mode:"
 	)
+	if [[ $mode != defaults ]]; then
+		envs+=("RATE_LIMIT_PER_MINUTE=0" "LOG_LEVEL=error")
+	fi
 	case $mode in
+	defaults) envs+=("REDIS_URL=redis://127.0.0.1:$redis_port/0") ;;
 	redis+near) envs+=("REDIS_URL=redis://127.0.0.1:$redis_port/0" "CACHE_NEAR_SIZE=$((FILES * 10))") ;;
 	redis) envs+=("REDIS_URL=redis://127.0.0.1:$redis_port/0" "CACHE_NEAR_SIZE=0") ;;
 	always-miss) envs+=("REDIS_URL=redis://127.0.0.1:$redis_port/0" "CACHE_NEAR_SIZE=0" "CACHE_TTL_FILE=1ms" "CACHE_TTL_JITTER=0") ;;
@@ -171,10 +189,15 @@ stop_server() {
 }
 
 # The wrk scripts. Ids come from ids.txt; client IPs vary through
-# X-Forwarded-For (127.0.0.1 is a trusted proxy), as many clients would.
+# X-Forwarded-For (127.0.0.1 is a trusted proxy), as many clients would:
+# thread t of THREADS takes addresses CLIENT_BASE + t, + t + THREADS, ...
+# modulo CLIENTS, so every address of the pool gets the same share.
 cat >"$work/common.lua" <<'EOF'
 ids = {}
 for line in io.lines(os.getenv("IDS_FILE")) do ids[#ids + 1] = line end
+clients = tonumber(os.getenv("CLIENTS"))
+client_base = tonumber(os.getenv("CLIENT_BASE"))
+threads = tonumber(os.getenv("THREADS"))
 counter = 0
 function setup(thread)
 	counter = counter + 1
@@ -182,8 +205,13 @@ function setup(thread)
 end
 function init(args)
 	math.randomseed(seed * 7919)
+	next_client = seed - 1
 end
-function ip() return "198.51.100." .. math.random(1, 250) end
+function ip()
+	local i = (client_base + next_client % clients) % 16777216
+	next_client = next_client + threads
+	return string.format("10.%d.%d.%d", math.floor(i / 65536), math.floor(i / 256) % 256, i % 256)
+end
 function get()
 	local id = ids[math.random(#ids)]
 	return wrk.format("GET", "/v1/files/" .. id, { ["X-Forwarded-For"] = ip() })
@@ -236,11 +264,33 @@ created=$(wc -l <"$work/ids.txt")
 export IDS_FILE="$work/ids.txt"
 stop_server
 
-# run_wrk SCRIPT DURATION prints the RESULT line of one wrk run.
+# seconds DURATION prints a wrk duration (10s, 2m, 1h, 10) in seconds.
+seconds() {
+	case $1 in
+	*s) echo "${1%s}" ;;
+	*m) echo $((${1%m} * 60)) ;;
+	*h) echo $((${1%h} * 3600)) ;;
+	*) echo "$1" ;;
+	esac
+}
+
+# pool_size RATE SECONDS prints how many client addresses make each do
+# about CLIENT_REQUESTS requests in SECONDS at RATE requests per second, as
+# a multiple of THREADS.
+pool_size() {
+	awk -v r="$1" -v s="$2" -v per="$CLIENT_REQUESTS" -v t="$THREADS" \
+		'BEGIN { n = int(r * s / per / t) + 1; printf "%d", n * t }'
+}
+
+export THREADS
+export CLIENT_BASE=0
+# run_wrk SCRIPT DURATION CLIENTS runs wrk with requests from CLIENTS
+# addresses never used before, and writes its RESULT line to $work/result.
 run_wrk() {
-	wrk -t"$THREADS" -c"$CONNECTIONS" -d"$2" --latency -s "$work/$1.lua" "$base" >"$work/wrk.out" 2>&1 ||
+	CLIENTS=$3 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$2" --latency -s "$work/$1.lua" "$base" >"$work/wrk.out" 2>&1 ||
 		{ cat "$work/wrk.out" >&2; die "wrk failed"; }
-	grep '^RESULT' "$work/wrk.out"
+	CLIENT_BASE=$(((CLIENT_BASE + $3) % 16777216))
+	grep '^RESULT' "$work/wrk.out" >"$work/result"
 }
 
 # x_cache prints the X-Cache header of a third GET of one id, to show what
@@ -256,6 +306,21 @@ x_cache() {
 # redis_cmds prints the commands the private Redis has processed so far.
 redis_cmds() {
 	redis-cli -p "$redis_port" info stats | tr -d '\r' | awk -F: '$1 == "total_commands_processed" { print $2 }'
+}
+
+# redis_cmdstats prints "command calls" for every command the private Redis
+# has processed so far (commands inside Lua scripts included).
+redis_cmdstats() {
+	redis-cli -p "$redis_port" info commandstats | tr -d '\r' |
+		awk -F'[:=,]' '/^cmdstat_/ { sub("cmdstat_", "", $1); print $1, $3 }'
+}
+
+# per_request BEFORE AFTER REQUESTS prints the commands of the run per
+# request, most frequent first, e.g. "get 0.012 evalsha 0.010".
+per_request() {
+	awk -v r="$3" 'NR == FNR { before[$1] = $2; next }
+		{ d = $2 - before[$1]; if (d > 0) printf "%s %.3f\n", $1, d / r }' "$1" "$2" |
+		sort -k2 -rn | head -n 8 | tr '\n' ' '
 }
 
 fmt_us() { awk -v us="$1" 'BEGIN { if (us >= 1000) printf "%.2fms", us / 1000; else printf "%dµs", us }'; }
@@ -274,34 +339,48 @@ for mode in $MODES; do
 	fi
 	for workload in $workloads; do
 		log "$mode: $workload, warm-up $WARMUP, then $DURATION"
-		run_wrk "$workload" "$WARMUP" >/dev/null
+		# The warm-up's pool assumes at most 100k requests per second;
+		# its rate sizes the pool of the measured run.
+		run_wrk "$workload" "$WARMUP" "$(pool_size 100000 "$(seconds "$WARMUP")")"
+		read -r _ wreqs wdur _ <"$work/result"
+		clients=$(pool_size "$(awk -v r="$wreqs" -v d="$wdur" 'BEGIN { print r / (d / 1e6) }')" "$(seconds "$DURATION")")
 		c0=$(redis_cmds)
-		read -r _ reqs dur p50 p90 p99 errs non2xx < <(run_wrk "$workload" "$DURATION")
+		redis_cmdstats >"$work/cmdstats.0"
+		run_wrk "$workload" "$DURATION" "$clients"
+		read -r _ reqs dur p50 p90 p99 errs non2xx <"$work/result"
+		redis_cmdstats >"$work/cmdstats.1"
 		c1=$(redis_cmds)
 		rps=$(awk -v r="$reqs" -v d="$dur" 'BEGIN { printf "%.0f", r / (d / 1e6) }')
-		cmds=-
+		cmds=- limiter=-
 		if [[ $mode != in-process ]]; then
-			cmds=$(awk -v a="$c0" -v b="$c1" -v r="$reqs" 'BEGIN { printf "%.2f", (b - a - 1) / r }')
+			# Three INFO commands count between c0 and c1.
+			cmds=$(awk -v a="$c0" -v b="$c1" -v r="$reqs" 'BEGIN { printf "%.2f", (b - a - 3) / r }')
+			# One INCRBY per reservation of the limiter, whose script runs
+			# 3 commands (EVALSHA, INCRBY, PTTL or PEXPIRE).
+			limiter=$(awk -v r="$reqs" '$1 == "incrby" { n[FILENAME] = $2 }
+				END { printf "%.3f", 3 * (n[ARGV[2]] - n[ARGV[1]]) / r }' "$work/cmdstats.0" "$work/cmdstats.1")
+			log "$mode $workload: $clients clients; Redis commands per request: $(per_request "$work/cmdstats.0" "$work/cmdstats.1" "$reqs")"
 		fi
 		case $workload in
 		healthz) label='GET /healthz (ceiling)' ;;
 		get) label='GET /v1/files/{id}' ;;
 		mix) label='90% GET / 10% PATCH' ;;
 		esac
-		rows+=("| $label | $mode | $rps | $(fmt_us "$p50") | $(fmt_us "$p90") | $(fmt_us "$p99") | $cmds | $errs / $non2xx |")
+		rows+=("| $label | $mode | $rps | $(fmt_us "$p50") | $(fmt_us "$p90") | $(fmt_us "$p99") | $cmds | $limiter | $errs / $non2xx |")
 		log "$mode $workload: $rps req/s, p50 $(fmt_us "$p50"), p99 $(fmt_us "$p99"), errors $errs, non-2xx $non2xx"
 	done
 	stop_server
 done
 
 echo
-echo "| workload | cache | req/s | p50 | p90 | p99 | redis cmds/req | errors / non-2xx |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| workload | configuration | req/s | p50 | p90 | p99 | redis cmds/req | of which rate limit | errors / non-2xx |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for w in 'GET /healthz' 'GET /v1' '90%'; do
 	for r in "${rows[@]}"; do [[ $r == "| $w"* ]] && echo "$r"; done
 done
 echo
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after $WARMUP warm-up), $FILES files, PostgreSQL, private Redis $(redis-server --version | grep -o 'v=[0-9.]*'), $(nproc) CPUs, $(go version | cut -d' ' -f3); server, Redis, PostgreSQL and wrk share the machine."
-echo "redis cmds/req: the private Redis' total_commands_processed during the run over the requests (commands inside Lua scripts count)."
+echo "redis cmds/req: the private Redis' total_commands_processed during the run over the requests (commands inside Lua scripts count); of which rate limit: 3 per INCRBY (the limiter's script)."
+echo "Clients: X-Forwarded-For from a fresh pool of addresses per run, about $CLIENT_REQUESTS requests each (the default limit is 600 per minute)."
 echo "GET /healthz touches no cache, session or database: the ceiling of the HTTP stack (server and wrk on the same CPUs)."
-echo "Modes: redis+near = Redis and near cache; redis = CACHE_NEAR_SIZE=0; always-miss = CACHE_TTL_FILE=1ms (reads miss and load from PostgreSQL); off = CACHE_DISABLED=true (no cache); in-process = no REDIS_URL (memstore)."
+echo "Modes: defaults = REDIS_URL only (rate limit 600/min per client, info logs, default near cache); then rate limit off and error logs: redis+near = Redis and a near cache of 10 entries per file; redis = CACHE_NEAR_SIZE=0; always-miss = CACHE_TTL_FILE=1ms (reads miss and load from PostgreSQL); off = CACHE_DISABLED=true (no cache); in-process = no REDIS_URL (memstore)."

@@ -110,12 +110,19 @@ func (a *app) Ready(ctx context.Context) (bool, any) {
 // handler returns the HTTP API of a.
 func (a *app) handler() (http.Handler, error) {
 	deps := httpapi.Deps{Catalog: a.catalog, Admin: admin{a}, Health: a, Logger: a.log, Metrics: a.metrics.Handler()}
-	if n := a.cfg.HTTP.RateLimitPerMinute; n > 0 {
-		counter, ok := a.store.(ratelimit.Counter)
+	// The counters live in the store: no limit, and no RateLimit-* header,
+	// with CACHE_DISABLED.
+	if n := a.cfg.HTTP.RateLimitPerMinute; n > 0 && !a.cfg.Cache.Disabled {
+		ctr, ok := a.store.(ratelimit.Counter)
 		if !ok {
-			return nil, fmt.Errorf("the cache store %T cannot count requests", a.store)
+			return nil, fmt.Errorf("rate limit: the cache store %T keeps no counters", a.store)
 		}
-		l, err := ratelimit.New(a.cache, counter, n, time.Minute)
+		l, err := ratelimit.New(ctr, n, ratelimit.Options{
+			Window: time.Minute,
+			Keys:   a.cache.Keyspace(),
+			// The breaker logs the outage; this is per client and window.
+			OnError: func(err error) { a.log.Debug("rate limit counted locally", "error", err) },
+		})
 		if err != nil {
 			return nil, err
 		}

@@ -202,8 +202,15 @@ func TestCacheDisabled(t *testing.T) {
 	s := startE2EServer(t, e2eBackend{name: "sqlite/none", dsn: sqltest.SQLiteDSN}, map[string]string{"CACHE_DISABLED": "true"})
 	f := s.create(t, files.NewFile{Name: "a.txt", Size: 1, ContentType: "text/plain"})
 	for range 3 {
-		if _, r := s.get(t, f.ID); r.header.Get("X-Cache") != "miss" {
+		_, r := s.get(t, f.ID)
+		if r.header.Get("X-Cache") != "miss" {
 			t.Fatalf("X-Cache %q with the cache disabled", r.header.Get("X-Cache"))
+		}
+		// Rate limits live in the cache: off, and not announced.
+		for _, h := range []string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} {
+			if v := r.header.Get(h); v != "" {
+				t.Fatalf("%s: %q with the cache disabled", h, v)
+			}
 		}
 	}
 	if r := s.do(t, "GET", "/readyz", nil); !strings.Contains(string(r.body), "CACHE_DISABLED") {
