@@ -18,6 +18,8 @@ const (
 // PendingInvalidations returns up to limit outbox entries not marked done,
 // oldest first. A limit below 1 means 100; above 10000 means 10000.
 func (s *Store) PendingInvalidations(ctx context.Context, limit int) ([]files.OutboxEntry, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if limit < 1 {
 		limit = defaultPendingLimit
 	}
@@ -53,6 +55,8 @@ func (s *Store) PendingInvalidations(ctx context.Context, limit int) ([]files.Ou
 
 // OutboxBacklog returns how many outbox entries are pending.
 func (s *Store) OutboxBacklog(ctx context.Context) (int64, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var n int64
 	if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE done_at IS NULL`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("sqlstore: outbox backlog: %w", err)
@@ -63,6 +67,8 @@ func (s *Store) OutboxBacklog(ctx context.Context) (int64, error) {
 // MarkInvalidated marks the entries done at the store's clock's time.
 // Unknown and already done ids are ignored.
 func (s *Store) MarkInvalidated(ctx context.Context, ids ...int64) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	now := timeArg(s.now())
 	for start := 0; start < len(ids); start += idsPerQuery {
 		chunk := ids[start:min(start+idsPerQuery, len(ids))]
@@ -78,6 +84,8 @@ func (s *Store) MarkInvalidated(ctx context.Context, ids ...int64) error {
 // RetryLater increments the attempts of an outbox entry, which stays
 // pending. It returns an error wrapping files.ErrNotFound for an unknown id.
 func (s *Store) RetryLater(ctx context.Context, id int64) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	res, err := s.wdb.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1 WHERE id = $1`, id)
 	if err != nil {
 		return fmt.Errorf("sqlstore: retry invalidation %d: %w", id, err)
@@ -99,6 +107,8 @@ func checkAffected(res sql.Result, op string) error {
 // PruneOutbox deletes the entries marked done before doneBefore and
 // returns how many it deleted.
 func (s *Store) PruneOutbox(ctx context.Context, doneBefore time.Time) (int64, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	res, err := s.wdb.ExecContext(ctx, `DELETE FROM outbox WHERE done_at IS NOT NULL AND done_at < $1`, timeArg(doneBefore))
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore: prune outbox: %w", err)
