@@ -63,11 +63,23 @@ func (c *Catalog) Invalidate(ctx context.Context, req InvalidateRequest) (int, e
 		}
 	}
 	n, err := c.cache.Invalidate(ctx, cache.Invalidation{Keys: full, Tags: req.Tags, Pattern: req.Pattern, Reason: "admin"})
-	if errors.Is(err, cache.ErrInvalidKey) {
+	switch {
+	case err == nil, errors.Is(err, context.Canceled):
+		return n, err
+	case errors.Is(err, cache.ErrInvalidKey):
 		return n, &files.ValidationError{Field: "tags", Message: "each tag must be non-empty UTF-8 without control characters", Err: ErrBadInvalidation}
 	}
-	return n, err
+	return n, storeUnavailable{err}
 }
+
+// storeUnavailable marks a failure of the cache store (Redis down, the
+// breaker open) as a temporary unavailability, which the HTTP layer
+// answers with 503 and Retry-After.
+type storeUnavailable struct{ err error }
+
+func (e storeUnavailable) Error() string             { return "catalog: cache unavailable: " + e.err.Error() }
+func (e storeUnavailable) Unwrap() error             { return e.err }
+func (e storeUnavailable) RetryAfter() time.Duration { return time.Second }
 
 // unanchored reports whether a glob starts with a wildcard, so that no
 // literal beginning confines it to some family of keys.
