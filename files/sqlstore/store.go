@@ -229,7 +229,7 @@ func (s *Store) openSQLite(ctx context.Context, path string, opts Options) error
 	// the readers open it.
 	pctx, cancel := s.bound(ctx)
 	defer cancel()
-	if err := w.PingContext(pctx); err != nil {
+	if err := pingSQLite(pctx, w); err != nil {
 		_ = w.Close()
 		return fmt.Errorf("sqlstore: open %s: %w", s.name, err)
 	}
@@ -245,6 +245,28 @@ func (s *Store) openSQLite(ctx context.Context, path string, opts Options) error
 	s.wdb, s.rdb = w, r
 	return nil
 }
+
+// pingSQLite opens the first connection of w, retrying while the file is
+// locked until ctx ends: switching a new file to WAL fails with SQLITE_BUSY
+// at once, without the busy handler, while another process does the same
+// (TestOpenConcurrently).
+func pingSQLite(ctx context.Context, w *sql.DB) error {
+	for {
+		err := w.PingContext(ctx)
+		var se interface{ Code() int }
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqliteBusy {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// sqliteBusy is SQLITE_BUSY, the primary result code of a locked file.
+const sqliteBusy = 5
 
 // Engine returns "sqlite" or "postgres".
 func (s *Store) Engine() string { return s.engine.String() }
