@@ -67,11 +67,22 @@ func (c *Catalog) TouchSession(ctx context.Context, ip string) error {
 }
 
 // Session returns the session of ip, with the requests not yet flushed; a
-// client never seen in the window gets a session that starts now.
+// client never seen in the window gets a session that starts now. When the
+// cache cannot be read (Redis down, the breaker open, a value that cannot
+// be decoded) it answers from what this instance holds, the requests since
+// its last flush, rather than fail: the session is a hint. Its only error
+// is a canceled ctx.
 func (c *Catalog) Session(ctx context.Context, ip string) (files.UserSession, error) {
 	s, err := c.sessions.Get(ctx, ip)
-	if err != nil && !errors.Is(err, cache.ErrNotFound) {
-		return s, err
+	switch {
+	case err == nil:
+	case errors.Is(err, cache.ErrNotFound):
+		s = files.UserSession{}
+	case ctx.Err() != nil:
+		return files.UserSession{}, ctx.Err()
+	default:
+		c.log.Debug("session read from the cache failed; answering from this instance's counts", "err", err)
+		s = files.UserSession{}
 	}
 	c.touches.mu.Lock()
 	p, ok := c.touches.pending[ip]

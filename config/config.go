@@ -98,6 +98,10 @@ type DatabaseConfig struct {
 	// password; [RedactURL] renders it safely. Env DATABASE_URL.
 	// Default: "sqlite:filecache.db".
 	URL Secret
+	// Timeout bounds each read and each write transaction, the connect and
+	// the wait for a pooled connection included (sqlstore.Options.Timeout);
+	// 0 means sqlstore.DefaultTimeout (3s). Env DB_TIMEOUT.
+	Timeout time.Duration
 }
 
 // Driver reports the database kind of d.URL: "sqlite", "postgres", or ""
@@ -282,6 +286,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Group("database",
 			slog.String("driver", c.Database.Driver()),
 			slog.String("url", RedactURL(c.Database.URL.Reveal())),
+			slog.String("timeout", shortDuration(c.Database.Timeout)),
 		),
 		slog.Group("redis",
 			slog.String("mode", mode),

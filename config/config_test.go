@@ -119,6 +119,7 @@ func TestLoadEnv(t *testing.T) {
 			c.Database.URL = "postgres://fc:pw@db:5432/fc?sslmode=disable"
 		}},
 		{"postgresql", map[string]string{"DATABASE_URL": "postgresql://db/fc"}, func(c *config.Config) { c.Database.URL = "postgresql://db/fc" }},
+		{"database timeout", map[string]string{"DB_TIMEOUT": "1500ms"}, func(c *config.Config) { c.Database.Timeout = 1500 * time.Millisecond }},
 		{"redis url", map[string]string{"REDIS_URL": "redis://localhost"}, func(c *config.Config) {
 			c.Redis.Mode = config.RedisStandalone
 			c.Redis.Addrs = []string{"localhost:6379"}
@@ -318,6 +319,7 @@ func TestInvalid(t *testing.T) {
 		{map[string]string{"DATABASE_URL": "host=db password=pw"}, []string{"DATABASE_URL"}, "must start with"},
 		{map[string]string{"DATABASE_URL": "sqlite:"}, []string{"DATABASE_URL"}, "missing file name"},
 		{map[string]string{"DATABASE_URL": "postgres://h:x/%zz"}, []string{"DATABASE_URL"}, "not a valid URL"},
+		{map[string]string{"DB_TIMEOUT": "-1s"}, []string{"DB_TIMEOUT"}, "must not be negative"},
 		{map[string]string{"REDIS_URL": "http://h:1"}, []string{"REDIS_URL"}, "scheme must be redis or rediss"},
 		{map[string]string{"REDIS_URL": "localhost:6379"}, []string{"REDIS_URL"}, "not a valid URL"},
 		{map[string]string{"REDIS_URL": "redis://"}, []string{"REDIS_URL"}, "missing host"},

@@ -49,6 +49,7 @@ func options(c *Config, t *topology) []option {
 	return []option{
 		{"LISTEN_ADDR", "listen address, host:port", "string", &c.HTTP.ListenAddr},
 		{"DATABASE_URL", "database: sqlite:<path> or postgres://...", "url", &c.Database.URL},
+		{"DB_TIMEOUT", "deadline of each database read and write transaction, connect included; 0 means 3s", "duration", &c.Database.Timeout},
 		{"REDIS_URL", "standalone Redis URL, redis[s]://[user:password@]host[:port][/db]", "url", &t.url},
 		{"REDIS_CLUSTER_NODES", "Redis Cluster seed nodes, comma-separated host:port", "addrs", &t.cluster},
 		{"REDIS_SENTINEL_ADDRS", "Redis Sentinel addresses, comma-separated host:port", "addrs", &t.sentinel},

@@ -68,7 +68,7 @@ func (c Config) validate(skip map[string]bool) []error {
 	for _, d := range []struct {
 		env string
 		d   time.Duration
-	}{{"CACHE_FAIL_SAFE", c.Cache.FailSafe}, {"CACHE_STATS_LOG_INTERVAL", c.Cache.StatsLogInterval}, {"REDIS_INFO_INTERVAL", c.Cache.RedisInfoInterval}} {
+	}{{"DB_TIMEOUT", c.Database.Timeout}, {"CACHE_FAIL_SAFE", c.Cache.FailSafe}, {"CACHE_STATS_LOG_INTERVAL", c.Cache.StatsLogInterval}, {"REDIS_INFO_INTERVAL", c.Cache.RedisInfoInterval}} {
 		if d.d < 0 {
 			v.fail(d.env, "%v must not be negative", d.d)
 		}

@@ -5,10 +5,13 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/filecache/filecache/catalog"
 )
 
 // Limits of POST /admin/cache/invalidate and POST /admin/cache/warm.
@@ -29,21 +32,36 @@ const (
 // requireAdmin lets a request through only with the admin bearer token:
 // 403 when no token is configured, 401 (with WWW-Authenticate) without the
 // right one. The tokens are compared as SHA-256 digests in constant time,
-// which hides their length too.
+// which hides their length too. A client that sent wrong tokens too often
+// (Options.AdminFailureLimit) is answered 429 with Retry-After, its token
+// not compared, until its window ends.
 func (s *server) requireAdmin(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !s.adminEnabled {
 			s.writeError(w, http.StatusForbidden, "forbidden", "the admin API is disabled: no admin token is configured")
 			return
 		}
-		scheme, token, found := strings.Cut(r.Header.Get("Authorization"), " ")
+		client := stateOf(r.Context()).key
+		if s.authFailures != nil {
+			if left, blocked := s.authFailures.blocked(client); blocked {
+				retry := max(int64((left+time.Second-1)/time.Second), 1)
+				w.Header().Set("Retry-After", strconv.FormatInt(retry, 10))
+				s.writeError(w, http.StatusTooManyRequests, "rate_limited",
+					fmt.Sprintf("too many failed admin authentications; retry in %d s", retry))
+				return
+			}
+		}
+		header := r.Header.Get("Authorization")
+		scheme, token, found := strings.Cut(header, " ")
 		if !found || !strings.EqualFold(scheme, "Bearer") || token == "" {
+			s.authFailed(client, header != "")
 			w.Header().Set("WWW-Authenticate", `Bearer realm="filecache"`)
 			s.writeError(w, http.StatusUnauthorized, "unauthorized", "an admin bearer token is required")
 			return
 		}
 		got := sha256.Sum256([]byte(strings.TrimSpace(token)))
 		if subtle.ConstantTimeCompare(got[:], s.adminHash[:]) != 1 {
+			s.authFailed(client, true)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="filecache", error="invalid_token"`)
 			s.writeError(w, http.StatusUnauthorized, "unauthorized", "the admin bearer token is wrong")
 			return
@@ -52,20 +70,25 @@ func (s *server) requireAdmin(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// GET /admin/cache/stats
-func (s *server) cacheStats(w http.ResponseWriter, r *http.Request) {
-	st, err := s.admin.CacheStats(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
+// authFailed counts a failed authentication of client if it was an
+// attempt: a request without an Authorization header guesses nothing.
+func (s *server) authFailed(client string, attempt bool) {
+	if attempt && s.authFailures != nil {
+		s.authFailures.fail(client)
 	}
-	s.writeJSON(w, http.StatusOK, st)
+}
+
+// GET /admin/cache/stats: answered even while the database or Redis is
+// down, the parts that failed marked.
+func (s *server) cacheStats(w http.ResponseWriter, r *http.Request) {
+	s.writeJSON(w, http.StatusOK, s.admin.CacheStats(r.Context()))
 }
 
 type invalidateRequest struct {
-	Keys    []string `json:"keys"`
-	Tags    []string `json:"tags"`
-	Pattern string   `json:"pattern"`
+	Keys       []string `json:"keys"`
+	Tags       []string `json:"tags"`
+	Pattern    string   `json:"pattern"`
+	ConfirmAll bool     `json:"confirm_all"`
 }
 
 type invalidateResponse struct {
@@ -82,7 +105,9 @@ func (s *server) invalidate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, http.StatusBadRequest, "validation_failed", msg)
 		return
 	}
-	n, err := s.admin.Invalidate(r.Context(), req.Keys, req.Tags, req.Pattern)
+	n, err := s.admin.Invalidate(r.Context(), catalog.InvalidateRequest{
+		Keys: req.Keys, Tags: req.Tags, Pattern: req.Pattern, ConfirmAll: req.ConfirmAll,
+	})
 	if err != nil {
 		s.fail(w, r, err)
 		return

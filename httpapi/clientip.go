@@ -7,10 +7,13 @@ import (
 
 // clientIP returns the client's address: the connection's peer address
 // unless the peer is a trusted proxy, and then the rightmost
-// X-Forwarded-For entry that is not a trusted proxy. Malformed entries are
-// skipped. If every valid entry is trusted, the leftmost one is the client.
-// The result has no zone and IPv4-mapped IPv6 addresses are unmapped; it is
-// the zero Addr if the peer address cannot be parsed.
+// X-Forwarded-For entry that is not a trusted proxy. An entry that is not
+// an address (such as "unknown", or empty) stops the walk and the peer is
+// the client: a trusted proxy wrote it in place of the address it saw, so
+// the entries left of it are the client's own words. If every entry is
+// trusted, the leftmost one is the client. The result has no zone and
+// IPv4-mapped IPv6 addresses are unmapped; it is the zero Addr if the peer
+// address cannot be parsed.
 func clientIP(remoteAddr string, xff []string, trusted []netip.Prefix) netip.Addr {
 	peer := parseAddr(remoteAddr)
 	if !peer.IsValid() || !isTrusted(peer, trusted) || len(xff) == 0 {
@@ -18,6 +21,9 @@ func clientIP(remoteAddr string, xff []string, trusted []netip.Prefix) netip.Add
 	}
 	leftmost := netip.Addr{}
 	for i := len(xff) - 1; i >= 0; i-- {
+		if strings.TrimSpace(xff[i]) == "" {
+			continue // a header line without entries
+		}
 		entries := xff[i]
 		for entries != "" {
 			var e string
@@ -28,7 +34,7 @@ func clientIP(remoteAddr string, xff []string, trusted []netip.Prefix) netip.Add
 			}
 			a := parseAddr(strings.TrimSpace(e))
 			if !a.IsValid() {
-				continue
+				return peer
 			}
 			if !isTrusted(a, trusted) {
 				return a
@@ -66,4 +72,18 @@ func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 		}
 	}
 	return false
+}
+
+// clientKey returns the key of a's rate limit and session: the address
+// itself for IPv4, its /bits prefix for IPv6, since one IPv6 client
+// commonly holds a whole /64 and could otherwise take a new bucket with
+// every address. "" for the zero Addr.
+func clientKey(a netip.Addr, bits int) string {
+	switch {
+	case !a.IsValid():
+		return ""
+	case !a.Is6() || bits >= 128:
+		return a.String()
+	}
+	return netip.PrefixFrom(a, bits).Masked().String()
 }

@@ -2,7 +2,10 @@
 // API.md on the standard library's router, their request parsing and
 // validation, one JSON error path, and the middleware every request passes
 // through (panic recovery, request logging, client IP resolution, per-IP
-// rate limiting and session tracking).
+// rate limiting and session tracking). Rate limits and sessions key a
+// client by its address, or by its /64 for IPv6 (Options.IPv6PrefixBits);
+// failed admin authentications are limited per client
+// (Options.AdminFailureLimit).
 //
 // The package declares the small interfaces it consumes (Catalog, Admin,
 // Health, Limiter); the service wires concrete implementations in:

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/filecache/filecache/cache"
+	"github.com/filecache/filecache/catalog"
 	"github.com/filecache/filecache/files"
+	"github.com/filecache/filecache/report"
 )
 
 var fakeNow = time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC)
@@ -183,13 +185,17 @@ type fakeAdmin struct {
 	keys      []string
 	tags      []string
 	pattern   string
+	confirm   bool
 }
 
-func (a *fakeAdmin) Invalidate(_ context.Context, keys, tags []string, pattern string) (int, error) {
+func (a *fakeAdmin) Invalidate(_ context.Context, req catalog.InvalidateRequest) (int, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.keys, a.tags, a.pattern = keys, tags, pattern
-	return len(keys) + len(tags), nil
+	a.keys, a.tags, a.pattern, a.confirm = req.Keys, req.Tags, req.Pattern, req.ConfirmAll
+	if req.Pattern == "*" && !req.ConfirmAll {
+		return 0, &files.ValidationError{Field: "confirm_all", Message: "confirm", Err: catalog.ErrConfirmationRequired}
+	}
+	return len(req.Keys) + len(req.Tags), nil
 }
 
 func (a *fakeAdmin) Warm(_ context.Context, limit int) (WarmResult, error) {
@@ -199,12 +205,12 @@ func (a *fakeAdmin) Warm(_ context.Context, limit int) (WarmResult, error) {
 	return WarmResult{Files: min(limit, 3), Duration: 1500 * time.Microsecond}, nil
 }
 
-func (a *fakeAdmin) CacheStats(context.Context) (any, error) {
-	return map[string]any{"hits": 3, "misses": 1}, nil
+func (a *fakeAdmin) CacheStats(context.Context) CacheStats {
+	return CacheStats{CacheStats: catalog.CacheStats{Lookups: catalog.Lookups{Hits: 3, StoreHits: 3, Misses: 1, HitRatio: 0.75}}, Breaker: "closed"}
 }
 
-func (a *fakeAdmin) Report(context.Context) (any, error) {
-	return map[string]any{"hit_ratio": 0.75}, nil
+func (a *fakeAdmin) Report(context.Context) (*report.Report, error) {
+	return &report.Report{Totals: report.Ratio{HitRatio: 0.75}}, nil
 }
 
 // fakeHealth is a Health with a fixed answer.

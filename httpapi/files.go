@@ -183,9 +183,10 @@ func (s *server) stats(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, http.StatusOK, st)
 }
 
-// GET /v1/session
+// GET /v1/session: the session of the client's key, its IPv6 prefix for
+// an IPv6 client (Options.IPv6PrefixBits).
 func (s *server) session(w http.ResponseWriter, r *http.Request) {
-	us, err := s.cat.Session(r.Context(), ClientIP(r))
+	us, err := s.cat.Session(r.Context(), stateOf(r.Context()).key)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/filecache/filecache/cache"
+	"github.com/filecache/filecache/catalog"
 	"github.com/filecache/filecache/files"
+	"github.com/filecache/filecache/report"
 )
 
 // Catalog is the file-metadata service behind the /v1 routes. The results
@@ -61,18 +63,41 @@ type WarmResult struct {
 	Duration time.Duration
 }
 
+// CacheStats is the body of GET /admin/cache/stats: the catalog's lookups
+// per family and tier and its outbox backlog, with the state of the cache
+// store. A part that could not be read says so in its "error" field; the
+// rest is answered.
+type CacheStats struct {
+	catalog.CacheStats
+	// Breaker is the state of the cache's circuit breaker: "closed",
+	// "half-open", "open", or "none" without Redis.
+	Breaker string `json:"breaker"`
+	// RedisMemory is the memory of each Redis node; empty without Redis.
+	RedisMemory []RedisMemory `json:"redis_memory,omitempty"`
+}
+
+// RedisMemory is the memory of one Redis node, or why it is unknown.
+type RedisMemory struct {
+	Node      string `json:"node"`
+	UsedBytes *int64 `json:"used_memory_bytes,omitempty"`
+	MaxBytes  *int64 `json:"maxmemory_bytes,omitempty"` // 0: no limit
+	// Error is set when the node did not answer: "unavailable".
+	Error string `json:"error,omitempty"`
+}
+
 // Admin is the cache administration behind the /admin/cache routes.
 type Admin interface {
-	// Invalidate deletes the given keys, the keys of the given tags and the
-	// keys matching pattern (a glob the implementation scopes to its cache
-	// prefix), and returns how many it deleted.
-	Invalidate(ctx context.Context, keys, tags []string, pattern string) (int, error)
+	// Invalidate deletes the keys req names (see catalog.InvalidateRequest)
+	// and returns how many it deleted. A request it refuses is a
+	// *files.ValidationError.
+	Invalidate(ctx context.Context, req catalog.InvalidateRequest) (int, error)
 	// Warm loads up to limit of the most popular files into the cache.
 	Warm(ctx context.Context, limit int) (WarmResult, error)
-	// CacheStats returns a JSON-able snapshot of the cache statistics.
-	CacheStats(ctx context.Context) (any, error)
-	// Report returns the JSON-able cache efficiency report.
-	Report(ctx context.Context) (any, error)
+	// CacheStats returns the cache statistics. It does not fail: the parts
+	// it cannot read are marked in the result.
+	CacheStats(ctx context.Context) CacheStats
+	// Report returns the cache efficiency report.
+	Report(ctx context.Context) (*report.Report, error)
 }
 
 // Health answers /readyz.
@@ -103,8 +128,19 @@ type Deps struct {
 	Logger *slog.Logger
 }
 
-// DefaultMaxBodyBytes is the default Options.MaxBodyBytes (1 MiB).
-const DefaultMaxBodyBytes = 1 << 20
+// Defaults of Options.
+const (
+	// DefaultMaxBodyBytes is the default Options.MaxBodyBytes (1 MiB).
+	DefaultMaxBodyBytes = 1 << 20
+	// DefaultIPv6PrefixBits is the default Options.IPv6PrefixBits.
+	DefaultIPv6PrefixBits = 64
+	// DefaultAdminFailureLimit is the default Options.AdminFailureLimit.
+	DefaultAdminFailureLimit = 10
+)
+
+// AdminFailureWindow is the window in which Options.AdminFailureLimit
+// failed admin authentications of one client are counted.
+const AdminFailureWindow = time.Minute
 
 // Options are the optional knobs of New; the zero value means defaults.
 type Options struct {
@@ -115,6 +151,17 @@ type Options struct {
 	// the client IP is then the rightmost entry not in these prefixes.
 	// Default: none, the client IP is the connection's address.
 	TrustedProxies []netip.Prefix
+	// IPv6PrefixBits is the prefix length by which IPv6 clients share a
+	// rate limit and a session: one client commonly holds a /64, and
+	// could otherwise take a fresh budget with every address. 128 keys
+	// each address. IPv4 clients are keyed by address. Default: 64.
+	IPv6PrefixBits int
+	// AdminFailureLimit is how many failed admin authentications (a wrong
+	// or malformed bearer token) one client may make in AdminFailureWindow;
+	// beyond, its admin requests are answered 429 with Retry-After, without
+	// looking at the token, until the window ends. Clients are keyed as
+	// for rate limits. Negative turns the limit off. Default: 10.
+	AdminFailureLimit int
 	// MaxBodyBytes is the largest request body; a larger one is 413.
 	// Default: DefaultMaxBodyBytes.
 	MaxBodyBytes int64
@@ -137,7 +184,9 @@ type server struct {
 
 	adminEnabled bool
 	adminHash    [sha256.Size]byte
+	authFailures *authFailures // nil: no limit
 	trusted      []netip.Prefix
+	v6bits       int
 	maxBody      int64
 	now          func() time.Time
 	observe      func(method, route string, status int, d time.Duration)
@@ -160,6 +209,8 @@ func New(deps Deps, opts Options) (http.Handler, error) {
 		return nil, errors.New("httpapi: Deps.Health is required")
 	case opts.MaxBodyBytes < 0:
 		return nil, fmt.Errorf("httpapi: Options.MaxBodyBytes is %d, want >= 0", opts.MaxBodyBytes)
+	case opts.IPv6PrefixBits < 0 || opts.IPv6PrefixBits > 128:
+		return nil, fmt.Errorf("httpapi: Options.IPv6PrefixBits is %d, want 1 to 128 (0: the default)", opts.IPv6PrefixBits)
 	}
 	s := &server{
 		cat:     deps.Catalog,
@@ -169,6 +220,7 @@ func New(deps Deps, opts Options) (http.Handler, error) {
 		metrics: deps.Metrics,
 		log:     deps.Logger,
 		maxBody: opts.MaxBodyBytes,
+		v6bits:  opts.IPv6PrefixBits,
 		now:     opts.Now,
 		observe: opts.Observe,
 		mux:     http.NewServeMux(),
@@ -182,9 +234,19 @@ func New(deps Deps, opts Options) (http.Handler, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if s.v6bits == 0 {
+		s.v6bits = DefaultIPv6PrefixBits
+	}
 	if opts.AdminToken != "" {
 		s.adminEnabled = true
 		s.adminHash = sha256.Sum256([]byte(opts.AdminToken))
+		limit := opts.AdminFailureLimit
+		if limit == 0 {
+			limit = DefaultAdminFailureLimit
+		}
+		if limit > 0 {
+			s.authFailures = newAuthFailures(limit, AdminFailureWindow, s.now)
+		}
 	}
 	for i, p := range opts.TrustedProxies {
 		if !p.IsValid() {

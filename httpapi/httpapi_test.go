@@ -442,6 +442,20 @@ func TestAdminAuth(t *testing.T) {
 	}
 }
 
+// TestInvalidateConfirmAll: confirm_all reaches the Admin, and its refusal
+// is a 400 with a code of its own.
+func TestInvalidateConfirmAll(t *testing.T) {
+	e := newEnv(t, nil)
+	w := e.do(t, req{method: "POST", target: "/admin/cache/invalidate", header: bearer(testToken), body: `{"pattern":"*"}`})
+	if w.Code != 400 || errorCode(t, w) != "confirmation_required" {
+		t.Fatalf("pattern * unconfirmed: %d %s", w.Code, w.Body)
+	}
+	w = e.do(t, req{method: "POST", target: "/admin/cache/invalidate", header: bearer(testToken), body: `{"pattern":"*","confirm_all":true}`})
+	if w.Code != 200 || !e.admin.confirm {
+		t.Fatalf("pattern * confirmed: %d %s, confirm passed: %v", w.Code, w.Body, e.admin.confirm)
+	}
+}
+
 func TestRateLimit(t *testing.T) {
 	lim := &tinyLimiter{limit: 2, reset: fakeNow.Add(30*time.Second - time.Millisecond)}
 	e := newEnv(t, func(d *Deps, _ *Options) { d.Limiter = lim })
@@ -527,7 +541,14 @@ func TestClientIP(t *testing.T) {
 		{"rightmost untrusted", "10.0.0.1:80", []string{"1.1.1.1, 198.51.100.2, 10.0.0.5"}, "198.51.100.2"},
 		{"spoofed left part", "10.0.0.1:80", []string{"6.6.6.6, 198.51.100.2"}, "198.51.100.2"},
 		{"several headers", "10.0.0.1:80", []string{"6.6.6.6", "198.51.100.2, 10.0.0.9"}, "198.51.100.2"},
-		{"malformed skipped", "10.0.0.1:80", []string{"198.51.100.2, not-an-ip, , 10.0.0.5"}, "198.51.100.2"},
+		// An entry that is no address stops the walk: a trusted proxy wrote
+		// it for the client it saw, and what is left of it is the client's
+		// own (6.6.6.6 would otherwise escape its limit).
+		{"malformed stops the walk", "10.0.0.1:80", []string{"198.51.100.2, not-an-ip, , 10.0.0.5"}, "10.0.0.1"},
+		{"unknown stops the walk", "10.0.0.1:80", []string{"6.6.6.6, unknown, 10.0.0.5"}, "10.0.0.1"},
+		{"empty entry stops the walk", "10.0.0.1:80", []string{"6.6.6.6,, 10.0.0.5"}, "10.0.0.1"},
+		{"untrusted before malformed", "10.0.0.1:80", []string{"unknown, 198.51.100.2, 10.0.0.5"}, "198.51.100.2"},
+		{"blank header line ignored", "10.0.0.1:80", []string{"198.51.100.2", "  "}, "198.51.100.2"},
 		{"entry with port", "10.0.0.1:80", []string{"198.51.100.2:5555"}, "198.51.100.2"},
 		{"ipv6 entry", "10.0.0.1:80", []string{"2001:db8::1"}, "2001:db8::1"},
 		{"bracketed ipv6 entry", "10.0.0.1:80", []string{"[2001:db8::1]:443"}, "2001:db8::1"},
@@ -551,6 +572,128 @@ func TestClientIP(t *testing.T) {
 				t.Errorf("clientIP(%q, %q) = %q, want %q", tt.remote, tt.xff, gotS, tt.want)
 			}
 		})
+	}
+}
+
+func TestClientKey(t *testing.T) {
+	tests := []struct {
+		addr string
+		bits int
+		want string
+	}{
+		{"203.0.113.7", 64, "203.0.113.7"},
+		{"2001:db8:1:2:aaaa::1", 64, "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:bbbb::2", 64, "2001:db8:1:2::/64"},
+		{"2001:db8:1:3::1", 64, "2001:db8:1:3::/64"},
+		{"2001:db8:1:2:aaaa::1", 48, "2001:db8:1::/48"},
+		{"2001:db8:1:2:aaaa::1", 128, "2001:db8:1:2:aaaa::1"},
+	}
+	for _, tt := range tests {
+		if got := clientKey(netip.MustParseAddr(tt.addr), tt.bits); got != tt.want {
+			t.Errorf("clientKey(%s, %d) = %q, want %q", tt.addr, tt.bits, got, tt.want)
+		}
+	}
+	if got := clientKey(netip.Addr{}, 64); got != "" {
+		t.Errorf("clientKey(zero) = %q", got)
+	}
+}
+
+// TestIPv6ClientsShareTheirPrefix: the addresses of one /64 share a rate
+// limit and a session; Options.IPv6PrefixBits 128 separates them.
+func TestIPv6ClientsShareTheirPrefix(t *testing.T) {
+	for _, tt := range []struct {
+		bits     int
+		wantKeys []string
+	}{
+		{0, []string{"2001:db8:1:2::/64", "2001:db8:1:2::/64", "2001:db8:1:3::/64", "192.0.2.1"}},
+		{128, []string{"2001:db8:1:2::a", "2001:db8:1:2::b", "2001:db8:1:3::a", "192.0.2.1"}},
+	} {
+		t.Run(fmt.Sprint(tt.bits), func(t *testing.T) {
+			lim := &tinyLimiter{limit: 100, reset: fakeNow.Add(time.Minute)}
+			e := newEnv(t, func(d *Deps, o *Options) { d.Limiter = lim; o.IPv6PrefixBits = tt.bits })
+			var sessions []string
+			for _, remote := range []string{"[2001:db8:1:2::a]:1", "[2001:db8:1:2::b]:1", "[2001:db8:1:3::a]:1", "192.0.2.1:1"} {
+				w := e.do(t, req{method: "GET", target: "/v1/session", remote: remote})
+				var us files.UserSession
+				if err := json.Unmarshal(w.Body.Bytes(), &us); err != nil || w.Code != 200 {
+					t.Fatalf("session of %s: %d %s", remote, w.Code, w.Body)
+				}
+				sessions = append(sessions, us.IP)
+			}
+			if !cmp.Equal(lim.keys, tt.wantKeys) {
+				t.Errorf("limiter keys %q, want %q", lim.keys, tt.wantKeys)
+			}
+			if !cmp.Equal(e.cat.touches(), tt.wantKeys) || !cmp.Equal(sessions, tt.wantKeys) {
+				t.Errorf("sessions touched %q, answered %q; want %q", e.cat.touches(), sessions, tt.wantKeys)
+			}
+			// The uploader is the address itself, whatever the key.
+			w := e.do(t, req{method: "POST", target: "/v1/files", body: `{"name":"x"}`, remote: "[2001:db8:1:2::a]:1"})
+			if !strings.Contains(w.Body.String(), `"uploader_ip":"2001:db8:1:2::a"`) {
+				t.Errorf("upload from 2001:db8:1:2::a: %s", w.Body)
+			}
+		})
+	}
+}
+
+// TestAdminFailuresLimited: after AdminFailureLimit wrong tokens in a
+// window, a client's admin requests are 429 with Retry-After, the right
+// token included, until the window ends; other clients are not affected,
+// and requests without a token do not count.
+func TestAdminFailuresLimited(t *testing.T) {
+	now := fakeNow
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
+	e := newEnv(t, func(_ *Deps, o *Options) { o.Now = clock })
+	stats := func(remote, token string) *httptest.ResponseRecorder {
+		t.Helper()
+		rq := req{method: "GET", target: "/admin/cache/stats", remote: remote}
+		if token != "" {
+			rq.header = bearer(token)
+		}
+		return e.do(t, rq)
+	}
+	const attacker, admin = "203.0.113.66:1", "198.51.100.5:1"
+	for range 20 { // no Authorization: not an attempt
+		if w := stats(attacker, ""); w.Code != 401 {
+			t.Fatalf("without a token: %d", w.Code)
+		}
+	}
+	for i := range DefaultAdminFailureLimit {
+		if w := stats(attacker, fmt.Sprintf("guess-%d", i)); w.Code != 401 {
+			t.Fatalf("wrong token %d: status %d, want 401", i, w.Code)
+		}
+	}
+	advance(20 * time.Second)
+	for _, token := range []string{"guess-more", testToken} {
+		w := stats(attacker, token)
+		if w.Code != 429 || errorCode(t, w) != "rate_limited" {
+			t.Fatalf("token %q after %d failures: %d %s, want 429", token, DefaultAdminFailureLimit, w.Code, w.Body)
+		}
+		if got := w.Header().Get("Retry-After"); got != "40" {
+			t.Errorf("Retry-After = %q, want 40 (the window's rest)", got)
+		}
+	}
+	if w := stats(admin, testToken); w.Code != 200 {
+		t.Fatalf("another client: %d, want 200", w.Code)
+	}
+	// An IPv6 attacker cannot escape by changing addresses within its /64.
+	for i := range DefaultAdminFailureLimit {
+		stats(fmt.Sprintf("[2001:db8::%x]:1", i+1), "guess")
+	}
+	if w := stats("[2001:db8::ffff]:1", testToken); w.Code != 429 {
+		t.Fatalf("a fresh address in the attacker's /64: %d, want 429", w.Code)
+	}
+	advance(40 * time.Second)
+	if w := stats(attacker, testToken); w.Code != 200 {
+		t.Fatalf("after the window: %d, want 200", w.Code)
+	}
+
+	off := newEnv(t, func(_ *Deps, o *Options) { o.AdminFailureLimit = -1 })
+	for i := range 3 * DefaultAdminFailureLimit {
+		if w := off.do(t, req{method: "GET", target: "/admin/cache/stats", header: bearer("guess"), remote: attacker}); w.Code != 401 {
+			t.Fatalf("limit off, wrong token %d: %d, want 401", i, w.Code)
+		}
 	}
 }
 
@@ -703,6 +846,8 @@ func TestNewValidates(t *testing.T) {
 		{"no health", Deps{Catalog: ok.Catalog, Admin: ok.Admin}, Options{}},
 		{"negative body", ok, Options{MaxBodyBytes: -1}},
 		{"invalid prefix", ok, Options{TrustedProxies: []netip.Prefix{{}}}},
+		{"negative ipv6 prefix", ok, Options{IPv6PrefixBits: -1}},
+		{"ipv6 prefix too long", ok, Options{IPv6PrefixBits: 129}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

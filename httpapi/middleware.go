@@ -22,6 +22,7 @@ type reqState struct {
 	start time.Time
 	route string // pattern of the matched route, set by the route's handler
 	ip    string // client IP resolved by resolveClientIP; "" if unknown
+	key   string // the client's rate-limit and session key (see clientKey)
 }
 
 type stateKey struct{}
@@ -176,6 +177,9 @@ func (s *server) resolveClientIP(next http.Handler) http.Handler {
 		st := stateOf(r.Context())
 		if a := clientIP(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), s.trusted); a.IsValid() {
 			st.ip = a.String()
+			st.key = clientKey(a, s.v6bits)
+		} else {
+			st.key = "unknown"
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -200,11 +204,7 @@ func (s *server) rateLimit(next http.Handler) http.Handler {
 			return
 		}
 		st := stateOf(r.Context())
-		key := st.ip
-		if key == "" {
-			key = "unknown"
-		}
-		info, ok, err := s.limiter.Allow(r.Context(), key)
+		info, ok, err := s.limiter.Allow(r.Context(), st.key)
 		if err != nil {
 			s.log.LogAttrs(r.Context(), slog.LevelWarn, "rate limiter failed; request allowed",
 				slog.String("client_ip", st.ip), slog.Any("error", err))
@@ -239,14 +239,15 @@ func secondsUntil(now, t time.Time) int64 {
 	return int64(math.Ceil(d.Seconds()))
 }
 
-// touchSession records every /v1 request in the client's session, best
-// effort: a failure is logged at debug level and the request goes on.
+// touchSession records every /v1 request in the client's session (keyed
+// as rate limits are), best effort: a failure is logged at debug level and
+// the request goes on.
 func (s *server) touchSession(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ip := stateOf(r.Context()).ip; ip != "" && isV1(r) {
-			if err := s.cat.TouchSession(r.Context(), ip); err != nil {
+		if st := stateOf(r.Context()); st.ip != "" && isV1(r) {
+			if err := s.cat.TouchSession(r.Context(), st.key); err != nil {
 				s.log.LogAttrs(r.Context(), slog.LevelDebug, "session touch failed",
-					slog.String("client_ip", ip), slog.Any("error", err))
+					slog.String("client_ip", st.ip), slog.Any("error", err))
 			}
 		}
 		next.ServeHTTP(w, r)

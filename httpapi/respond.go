@@ -111,6 +111,8 @@ func codeOf(ve *files.ValidationError) string {
 		return "invalid_date"
 	case ve.Field == "cursor" || errors.Is(ve, files.ErrBadCursor):
 		return "invalid_cursor"
+	case ve.Field == "confirm_all":
+		return "confirmation_required"
 	}
 	return "validation_failed"
 }

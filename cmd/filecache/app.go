@@ -78,7 +78,7 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *app, 
 			a.Close()
 		}
 	}()
-	if a.repo, err = sqlstore.Open(ctx, cfg.Database.URL.Reveal(), sqlstore.Options{}); err != nil {
+	if a.repo, err = sqlstore.Open(ctx, cfg.Database.URL.Reveal(), sqlstore.Options{Timeout: cfg.Database.Timeout}); err != nil {
 		return nil, fmt.Errorf("DATABASE_URL %s: %w", config.RedactURL(cfg.Database.URL.Reveal()), err)
 	}
 	switch {

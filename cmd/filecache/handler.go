@@ -3,8 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
+	"sync"
 	"time"
+
+	"github.com/redis/rueidis"
 
 	"github.com/filecache/filecache/catalog"
 	"github.com/filecache/filecache/httpapi"
@@ -16,8 +21,12 @@ import (
 // admin adapts the catalog to httpapi.Admin.
 type admin struct{ a *app }
 
-func (ad admin) Invalidate(ctx context.Context, keys, tags []string, pattern string) (int, error) {
-	return ad.a.catalog.Invalidate(ctx, keys, tags, pattern)
+// adminRedisTimeout bounds the Redis part of GET /admin/cache/stats, so
+// that an unreachable Redis delays the answer by at most this.
+const adminRedisTimeout = 2 * time.Second
+
+func (ad admin) Invalidate(ctx context.Context, req catalog.InvalidateRequest) (int, error) {
+	return ad.a.catalog.Invalidate(ctx, req)
 }
 
 func (ad admin) Warm(ctx context.Context, limit int) (httpapi.WarmResult, error) {
@@ -25,45 +34,62 @@ func (ad admin) Warm(ctx context.Context, limit int) (httpapi.WarmResult, error)
 	return httpapi.WarmResult{Files: res.Files, Duration: res.Duration}, err
 }
 
-// adminCacheStats is the body of GET /admin/cache/stats.
-type adminCacheStats struct {
-	catalog.CacheStats
-	Breaker     string        `json:"breaker"`
-	CacheReads  string        `json:"cache_reads"`
-	RedisMemory []redisMemory `json:"redis_memory,omitempty"`
-}
-
-// redisMemory is the memory of one Redis node.
-type redisMemory struct {
-	Node      string `json:"node"`
-	UsedBytes int64  `json:"used_memory_bytes"`
-	MaxBytes  int64  `json:"maxmemory_bytes"`
-}
-
-func (ad admin) CacheStats(ctx context.Context) (any, error) {
-	st, err := ad.a.catalog.CacheStats(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := adminCacheStats{CacheStats: st, Breaker: ad.a.breakerState(), CacheReads: "admitted"}
-	if ad.a.catalog.CacheReadsSuspended() {
-		out.CacheReads = "suspended until the outbox is replayed"
-	}
+// CacheStats reads the database side (the outbox) and the Redis side (the
+// memory of each node) at once; each marks its own failure, so the answer
+// comes whichever is down, within the slower of their deadlines.
+func (ad admin) CacheStats(ctx context.Context) httpapi.CacheStats {
+	out := httpapi.CacheStats{Breaker: ad.a.breakerState()}
+	var wg sync.WaitGroup
+	wg.Go(func() { out.CacheStats = ad.a.catalog.CacheStats(ctx) })
 	if ad.a.redis != nil {
-		for addr, n := range ad.a.redis.Client().Nodes() {
-			info, err := redisinfo.Fetch(ctx, n, "memory")
+		wg.Go(func() { out.RedisMemory = redisMemory(ctx, ad.a.redis.Client()) })
+	}
+	wg.Wait()
+	return out
+}
+
+// redisMemory asks every node of client for its memory, all at once.
+func redisMemory(ctx context.Context, client rueidis.Client) []httpapi.RedisMemory {
+	ctx, cancel := context.WithTimeout(ctx, adminRedisTimeout)
+	defer cancel()
+	nodes := client.Nodes()
+	addrs := slices.Sorted(maps.Keys(nodes))
+	out := make([]httpapi.RedisMemory, len(addrs))
+	var wg sync.WaitGroup
+	for i, addr := range addrs {
+		wg.Go(func() {
+			out[i].Node = addr
+			info, err := redisinfo.Fetch(ctx, nodes[addr], "memory")
 			if err != nil {
-				continue // the metrics report unreachable nodes
+				out[i].Error = "unavailable"
+				return
 			}
 			used, _ := info.Int("used_memory")
 			maxBytes, _ := info.Int("maxmemory")
-			out.RedisMemory = append(out.RedisMemory, redisMemory{Node: addr, UsedBytes: used, MaxBytes: maxBytes})
-		}
+			out[i].UsedBytes, out[i].MaxBytes = &used, &maxBytes
+		})
 	}
-	return out, nil
+	wg.Wait()
+	return out
 }
 
-func (ad admin) Report(ctx context.Context) (any, error) { return ad.a.report(ctx, report.Options{}) }
+// Report builds the efficiency report. It needs Redis: while no node
+// answers it is a temporary unavailability (503 with Retry-After).
+func (ad admin) Report(ctx context.Context) (*report.Report, error) {
+	rep, err := ad.a.report(ctx, report.Options{})
+	if err != nil && ctx.Err() == nil {
+		return nil, storeUnavailable{err}
+	}
+	return rep, err
+}
+
+// storeUnavailable is a failure of the cache store that the HTTP layer
+// answers with 503 and Retry-After.
+type storeUnavailable struct{ err error }
+
+func (e storeUnavailable) Error() string             { return "cache store unavailable: " + e.err.Error() }
+func (e storeUnavailable) Unwrap() error             { return e.err }
+func (e storeUnavailable) RetryAfter() time.Duration { return time.Second }
 
 // readiness is the report of GET /readyz.
 type readiness struct {

@@ -31,6 +31,15 @@
 // files.ErrVersionMismatch; anything else is returned wrapped with the
 // operation.
 //
+// Every call that touches the database is bounded by Options.Timeout
+// (default 3s): a read, a whole transaction, the wait for a pooled
+// connection and the connection's set-up within them. A database that hangs
+// instead of refusing (a stuck primary, a network that drops packets) makes
+// calls fail at that deadline with an error wrapping
+// context.DeadlineExceeded; the PostgreSQL connections they interrupted are
+// closed and replaced, so the Store recovers by itself when the database
+// answers again. The pool is bounded by Options.MaxOpenConns.
+//
 // A Store is safe for concurrent use. On SQLite, writes and transactions go
 // through a single connection and reads through a pool of read-only
 // connections (WAL mode lets them proceed while a write is in progress).

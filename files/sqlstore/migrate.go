@@ -76,6 +76,9 @@ var createMigrationsTable = map[engine]string{
 // transaction, and records each in the schema_migrations table. Open calls
 // it; calling it again is a no-op when the schema is up to date.
 //
+// It runs under ctx and at most a minute: longer than one transaction's
+// Options.Timeout, since a migration may rewrite a table, but bounded.
+//
 // It is safe when several processes start at once: on PostgreSQL they
 // serialize on a transaction-scoped advisory lock keyed by the current
 // schema, on SQLite on the database's write lock (BEGIN IMMEDIATE).
@@ -84,6 +87,8 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(ctx, max(migrateTimeout, s.timeout))
+	defer cancel()
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlstore: migrate: begin: %w", err)
@@ -146,6 +151,8 @@ func appliedVersions(ctx context.Context, tx *sql.Tx) (map[int]bool, error) {
 // SchemaVersion returns the highest migration version applied to the
 // database (0 for none).
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var v sql.NullInt64
 	if err := s.rdb.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&v); err != nil {
 		return 0, fmt.Errorf("sqlstore: schema version: %w", err)

@@ -44,6 +44,8 @@ func (s *Store) Notify(ctx context.Context, sig outbox.Signal) error {
 	if s.channel == "" {
 		return errNoSignals
 	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if _, err := s.wdb.ExecContext(ctx, `SELECT pg_notify($1, $2)`, s.channel, string(sig)); err != nil {
 		return fmt.Errorf("sqlstore: notify %s: %w", sig, err)
 	}

@@ -24,6 +24,8 @@ const (
 // with its Err set, so that the relay sets it aside instead of failing
 // every pass. A limit below 1 means 100; above 10000 means 10000.
 func (s *Store) Pending(ctx context.Context, limit int, createdBefore time.Time) ([]outbox.Entry, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if limit < 1 {
 		limit = defaultPendingLimit
 	}
@@ -68,6 +70,8 @@ func (s *Store) Pending(ctx context.Context, limit int, createdBefore time.Time)
 
 // Backlog implements outbox.Store.
 func (s *Store) Backlog(ctx context.Context) (outbox.Backlog, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var b outbox.Backlog
 	var oldest sql.NullString
 	err := s.rdb.QueryRowContext(ctx, `SELECT
@@ -97,6 +101,8 @@ func (s *Store) timeText(col string) string {
 // MarkDone implements outbox.Store: the entries are marked done at the
 // store's clock's time, as many per statement as an IN list takes.
 func (s *Store) MarkDone(ctx context.Context, ids ...int64) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	now := timeArg(s.now())
 	for start := 0; start < len(ids); start += idsPerQuery {
 		chunk := ids[start:min(start+idsPerQuery, len(ids))]
@@ -112,6 +118,8 @@ func (s *Store) MarkDone(ctx context.Context, ids ...int64) error {
 // RetryLater implements outbox.Store. It returns an error wrapping
 // files.ErrNotFound for an unknown id.
 func (s *Store) RetryLater(ctx context.Context, id int64, at time.Time) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	res, err := s.wdb.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1, retry_at = $1 WHERE id = $2`, timeArg(at), id)
 	if err != nil {
 		return fmt.Errorf("sqlstore: retry invalidation %d: %w", id, err)
@@ -123,6 +131,8 @@ func (s *Store) RetryLater(ctx context.Context, id int64, at time.Time) error {
 // reason, for an operator. It returns an error wrapping files.ErrNotFound
 // for an unknown id.
 func (s *Store) SetAside(ctx context.Context, id int64, reason string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if len(reason) > maxReasonBytes {
 		reason = reason[:maxReasonBytes]
 	}
@@ -147,6 +157,8 @@ func checkAffected(res sql.Result, op string) error {
 
 // Prune implements outbox.Store. Entries set aside are kept.
 func (s *Store) Prune(ctx context.Context, doneBefore time.Time) (int64, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	res, err := s.wdb.ExecContext(ctx, `DELETE FROM outbox WHERE done_at IS NOT NULL AND done_at < $1 AND set_aside_at IS NULL`, timeArg(doneBefore))
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore: prune outbox: %w", err)

@@ -60,6 +60,8 @@ func scanFiles(rows *sql.Rows) ([]files.FileMetadata, error) {
 // GetFile returns the file with the given id, or an error wrapping
 // files.ErrNotFound.
 func (s *Store) GetFile(ctx context.Context, id string) (files.FileMetadata, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	f, err := scanFile(s.rdb.QueryRowContext(ctx, `SELECT `+fileCols+` FROM files WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return files.FileMetadata{}, fmt.Errorf("sqlstore: get file %q: %w", id, files.ErrNotFound)
@@ -73,6 +75,8 @@ func (s *Store) GetFile(ctx context.Context, id string) (files.FileMetadata, err
 // GetFiles returns the files with the given ids, keyed by id; ids with no
 // file are absent. Duplicate ids are fine.
 func (s *Store) GetFiles(ctx context.Context, ids []string) (map[string]files.FileMetadata, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	out := make(map[string]files.FileMetadata, len(ids))
 	uniq := dedupe(ids)
 	for start := 0; start < len(uniq); start += idsPerQuery {
@@ -99,6 +103,8 @@ func (s *Store) GetFiles(ctx context.Context, ids []string) (map[string]files.Fi
 // a *files.ValidationError; a cursor it did not make also wraps
 // files.ErrBadCursor.
 func (s *Store) SearchFiles(ctx context.Context, q files.SearchQuery) (files.SearchResult, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	q = q.Normalize()
 	if err := q.Validate(); err != nil {
 		return files.SearchResult{}, err
@@ -159,6 +165,8 @@ func prefixCols(prefix, cols string) string {
 // PopularFiles returns up to limit files, most downloaded first (ties:
 // newest first). A limit below 1 means 10; above 1000 means 1000.
 func (s *Store) PopularFiles(ctx context.Context, limit int) ([]files.FileMetadata, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if limit < 1 {
 		limit = defaultPopularLimit
 	}
@@ -178,6 +186,8 @@ func (s *Store) PopularFiles(ctx context.Context, limit int) ([]files.FileMetada
 // GetStats returns the statistics of the UTC day containing day; zeros for
 // a day without activity.
 func (s *Store) GetStats(ctx context.Context, day time.Time) (files.FileStats, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	st := files.FileStats{Date: dayArg(day)}
 	// One statement, so that the counts come from one snapshot.
 	err := s.rdb.QueryRowContext(ctx, `SELECT
@@ -196,6 +206,8 @@ func (s *Store) GetStats(ctx context.Context, day time.Time) (files.FileStats, e
 // Fields added to SystemSettings after the settings were put keep their
 // defaults.
 func (s *Store) GetSettings(ctx context.Context) (files.SystemSettings, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var raw string
 	err := s.rdb.QueryRowContext(ctx, `SELECT value FROM settings WHERE id = 1`).Scan(&raw)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -28,7 +28,13 @@ const (
 	DefaultConnMaxIdleTime = 5 * time.Minute
 	// DefaultBusyTimeout is the default Options.BusyTimeout.
 	DefaultBusyTimeout = 5 * time.Second
+	// DefaultTimeout is the default Options.Timeout.
+	DefaultTimeout = 3 * time.Second
 )
+
+// migrateTimeout bounds Migrate: longer than one transaction's Timeout,
+// since a migration may rewrite a table, but never unbounded.
+const migrateTimeout = time.Minute
 
 // Options tunes a Store. The zero value means every default.
 type Options struct {
@@ -45,6 +51,15 @@ type Options struct {
 	// ConnMaxIdleTime closes connections idle for longer than this.
 	// Default: 5m.
 	ConnMaxIdleTime time.Duration
+	// Timeout bounds every call that touches the database: each read, each
+	// transaction of WithTx (from BEGIN to COMMIT), each outbox update, and
+	// the wait for a free connection and the connection's set-up within
+	// them; PostgreSQL's connect_timeout defaults to it too. A call past it
+	// fails with an error wrapping context.DeadlineExceeded, and a
+	// PostgreSQL connection it interrupted is closed, never reused, so a
+	// database that hangs (or a network that drops packets) costs each
+	// caller at most Timeout. Default: 3s.
+	Timeout time.Duration
 	// BusyTimeout is how long SQLite waits for a lock held by another
 	// process before failing with SQLITE_BUSY. Ignored for PostgreSQL.
 	// Default: 5s.
@@ -67,6 +82,8 @@ func (o Options) withDefaults(e engine) (Options, error) {
 		return o, fmt.Errorf("sqlstore: ConnMaxIdleTime %v is negative", o.ConnMaxIdleTime)
 	case o.BusyTimeout < 0:
 		return o, fmt.Errorf("sqlstore: BusyTimeout %v is negative", o.BusyTimeout)
+	case o.Timeout < 0:
+		return o, fmt.Errorf("sqlstore: Timeout %v is negative", o.Timeout)
 	}
 	if o.MaxOpenConns == 0 {
 		o.MaxOpenConns = DefaultMaxOpenConns
@@ -86,6 +103,9 @@ func (o Options) withDefaults(e engine) (Options, error) {
 	if o.BusyTimeout == 0 {
 		o.BusyTimeout = DefaultBusyTimeout
 	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -100,6 +120,8 @@ type Store struct {
 	wdb    *sql.DB // writes and transactions
 	rdb    *sql.DB // reads; the same as wdb for PostgreSQL
 	now    func() time.Time
+	// timeout bounds each call: see Options.Timeout.
+	timeout time.Duration
 	// PostgreSQL: how to open the outbox's listening connection, and its
 	// notification channel, named after the schema.
 	pgConfig *pgx.ConnConfig
@@ -131,7 +153,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{engine: eng, now: opts.Now}
+	s := &Store{engine: eng, now: opts.Now, timeout: opts.Timeout}
 	if eng == enginePostgres {
 		s.name = redactDSN(dsn)
 		err = s.openPostgres(target, opts)
@@ -165,6 +187,13 @@ func (s *Store) openPostgres(dsn string, opts Options) error {
 		// pgx's error may quote the DSN (pgx redacts it, scrub makes sure).
 		return fmt.Errorf("%w: %s", ErrBadDSN, scrub(err.Error(), dsn))
 	}
+	if cfg.ConnectTimeout == 0 { // the DSN's connect_timeout wins
+		cfg.ConnectTimeout = opts.Timeout
+	}
+	// pgx's default reaction to a context that ends mid-query sets a
+	// deadline on the socket, so a call returns at its deadline even when
+	// the server never answers; the connection is then closed and
+	// database/sql discards it (TestFrozenConnection).
 	s.pgConfig = cfg
 	db := sql.OpenDB(stdlib.GetConnector(*cfg))
 	db.SetMaxOpenConns(opts.MaxOpenConns)
@@ -209,7 +238,9 @@ func (s *Store) openSQLite(ctx context.Context, path string, opts Options) error
 	w.SetConnMaxIdleTime(0)
 	// The writer connects first so that the file exists in WAL mode before
 	// the readers open it.
-	if err := w.PingContext(ctx); err != nil {
+	pctx, cancel := s.bound(ctx)
+	defer cancel()
+	if err := pingSQLite(pctx, w); err != nil {
 		_ = w.Close()
 		return fmt.Errorf("sqlstore: open %s: %w", s.name, err)
 	}
@@ -226,6 +257,28 @@ func (s *Store) openSQLite(ctx context.Context, path string, opts Options) error
 	return nil
 }
 
+// pingSQLite opens the first connection of w, retrying while the file is
+// locked until ctx ends: switching a new file to WAL fails with SQLITE_BUSY
+// at once, without the busy handler, while another process does the same
+// (TestOpenConcurrently).
+func pingSQLite(ctx context.Context, w *sql.DB) error {
+	for {
+		err := w.PingContext(ctx)
+		var se interface{ Code() int }
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqliteBusy {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// sqliteBusy is SQLITE_BUSY, the primary result code of a locked file.
+const sqliteBusy = 5
+
 // Engine returns "sqlite" or "postgres".
 func (s *Store) Engine() string { return s.engine.String() }
 
@@ -241,6 +294,8 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 func (s *Store) ping(ctx context.Context) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.wdb.PingContext(ctx); err != nil {
 		return err
 	}
@@ -248,6 +303,12 @@ func (s *Store) ping(ctx context.Context) error {
 		return s.rdb.PingContext(ctx)
 	}
 	return nil
+}
+
+// bound returns ctx limited to the Store's timeout: the deadline of one
+// read or one transaction.
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
 }
 
 // Close closes the database connections. Calls after Close fail.

@@ -17,12 +17,19 @@ import (
 // returns an error, that error is returned unchanged after the rollback; if
 // fn panics, the transaction is rolled back and the panic resumed.
 //
+// The transaction, from BEGIN (and the wait for a connection) to COMMIT,
+// ends at the Store's Options.Timeout, and so does every call of the Tx,
+// whatever context fn passes to it; fn's own work counts too.
+//
 // On SQLite the transaction holds the database's write lock from its start
 // (BEGIN IMMEDIATE) and transactions run one at a time; on PostgreSQL it
 // runs at READ COMMITTED, where each Tx method is a single atomic statement
 // or a few that lock the file's row first. fn must not call write methods of
 // s (on SQLite they would wait for the connection fn holds).
 func (s *Store) WithTx(ctx context.Context, fn func(files.Tx) error) (err error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
 	sqlTx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin: %w", err)
@@ -36,7 +43,7 @@ func (s *Store) WithTx(ctx context.Context, fn func(files.Tx) error) (err error)
 		// connection is discarded by database/sql if it is broken.
 		_ = sqlTx.Rollback()
 	}()
-	if err := fn(&tx{tx: sqlTx, now: s.now, channel: s.channel}); err != nil {
+	if err := fn(&tx{tx: sqlTx, now: s.now, deadline: deadline, channel: s.channel}); err != nil {
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
@@ -48,9 +55,17 @@ func (s *Store) WithTx(ctx context.Context, fn func(files.Tx) error) (err error)
 
 // tx implements files.Tx on a *sql.Tx.
 type tx struct {
-	tx      *sql.Tx
-	now     func() time.Time
-	channel string // the outbox's notification channel; empty on SQLite
+	tx  *sql.Tx
+	now func() time.Time
+	// deadline is the transaction's: a statement that ran past it would
+	// hold the connection that database/sql needs to roll back.
+	deadline time.Time
+	channel  string // the outbox's notification channel; empty on SQLite
+}
+
+// bound returns ctx limited to the transaction's deadline.
+func (t *tx) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithDeadline(ctx, t.deadline)
 }
 
 var _ files.Tx = (*tx)(nil)
@@ -60,6 +75,8 @@ var _ files.Tx = (*tx)(nil)
 // wrapping files.ErrConflict when id is taken. An empty uploaderIP is not
 // counted among the day's unique IPs.
 func (t *tx) CreateFile(ctx context.Context, f files.NewFile, id, uploaderIP string, now time.Time) (files.FileMetadata, error) {
+	ctx, cancel := t.bound(ctx)
+	defer cancel()
 	if err := files.ValidateID(id); err != nil {
 		return files.FileMetadata{}, err
 	}
@@ -131,6 +148,8 @@ func (t *tx) countIP(ctx context.Context, now time.Time, ip string) error {
 // ifVersion, and errors wrapping files.ErrNotFound or
 // files.ErrVersionMismatch.
 func (t *tx) UpdateFile(ctx context.Context, id string, p files.FilePatch, ifVersion int64, now time.Time) (files.FileMetadata, error) {
+	ctx, cancel := t.bound(ctx)
+	defer cancel()
 	if err := p.Validate(); err != nil {
 		return files.FileMetadata{}, err
 	}
@@ -209,6 +228,8 @@ func (t *tx) whyNoRow(ctx context.Context, op, id string) error {
 // DeleteFile deletes the file and returns it as it was, or an error
 // wrapping files.ErrNotFound. Its tags go with it; statistics stay.
 func (t *tx) DeleteFile(ctx context.Context, id string) (files.FileMetadata, error) {
+	ctx, cancel := t.bound(ctx)
+	defer cancel()
 	m, err := scanFile(t.tx.QueryRowContext(ctx, `DELETE FROM files WHERE id = $1 RETURNING `+fileCols, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return files.FileMetadata{}, fmt.Errorf("sqlstore: delete file %q: %w", id, files.ErrNotFound)
@@ -224,6 +245,8 @@ func (t *tx) DeleteFile(ctx context.Context, id string) (files.FileMetadata, err
 // empty) to the day's unique IPs. It returns the file after the increment,
 // or an error wrapping files.ErrNotFound.
 func (t *tx) RecordDownload(ctx context.Context, id, ip string, now time.Time) (files.FileMetadata, error) {
+	ctx, cancel := t.bound(ctx)
+	defer cancel()
 	m, err := scanFile(t.tx.QueryRowContext(ctx,
 		`UPDATE files SET download_count = download_count + 1 WHERE id = $1 RETURNING `+fileCols, id))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -247,6 +270,8 @@ func (t *tx) RecordDownload(ctx context.Context, id, ip string, now time.Time) (
 // PutSettings replaces the settings, stamped with now, and returns them as
 // stored. It returns a *files.ValidationError for invalid settings.
 func (t *tx) PutSettings(ctx context.Context, st files.SystemSettings, now time.Time) (files.SystemSettings, error) {
+	ctx, cancel := t.bound(ctx)
+	defer cancel()
 	if err := st.Validate(); err != nil {
 		return files.SystemSettings{}, err
 	}
@@ -270,6 +295,8 @@ func (t *tx) PutSettings(ctx context.Context, st files.SystemSettings, now time.
 // returns the entry's id. On PostgreSQL the same statement sends
 // outbox.SignalNew, which PostgreSQL delivers when the transaction commits.
 func (t *tx) Enqueue(ctx context.Context, inv outbox.Invalidation) (int64, error) {
+	ctx, cancel := t.bound(ctx)
+	defer cancel()
 	var id int64
 	query := `INSERT INTO outbox (keys, tags, created_at, attempts) VALUES ($1, $2, $3, 0) RETURNING id`
 	args := []any{jsonStrings(inv.Keys), jsonStrings(inv.Tags), timeArg(t.now())}
