@@ -8,8 +8,8 @@ import (
 // TestFaults runs the checker for every fault, on PostgreSQL: two
 // instances, a private Redis (or Cluster), writers and readers on both.
 // Any violation of a consistency guarantee fails it; the summary of every
-// run is logged. All faults take about 2 minutes together (-short: about
-// one).
+// run is logged. All faults take about 90 s together, the build included
+// (-short: about 60 s).
 func TestFaults(t *testing.T) {
 	bin, err := Build(t.Context(), t.TempDir())
 	if err != nil {
