@@ -21,6 +21,8 @@ const (
 	DefaultFallbackWait = 100 * time.Millisecond
 	// DefaultRefusedWritesPause is the default Options.RefusedWritesPause.
 	DefaultRefusedWritesPause = time.Second
+	// DefaultNearMaxLag is the default Options.NearMaxLag.
+	DefaultNearMaxLag = 40 * time.Millisecond
 )
 
 // Options tunes a Cache. The zero value of every field means its default.
@@ -48,6 +50,12 @@ type Options struct {
 	// that changes made anywhere drop its entries; with another Store, or
 	// with 0, there is no near cache. Default: 0.
 	NearSize int
+	// NearMaxLag bounds how stale a near hit may be when the store proves
+	// its notifications (Confirmer): past it without a proof, lookups skip
+	// the near cache and read the store. It is the bound, under a hung
+	// notification channel, on the time a write made elsewhere takes to
+	// reach this process's reads. Default: DefaultNearMaxLag.
+	NearMaxLag time.Duration
 	// FallbackLimit bounds the loads that run concurrently because the
 	// store failed (an outage: every read would otherwise reach the source
 	// at once). A load beyond it waits up to FallbackWait for a slot, then
@@ -102,6 +110,11 @@ type Cache struct {
 	waiters   waiters // readers waiting for another loader's value
 	// refusedUntil is when writes resume after an ErrNoMemory (unix ns).
 	refusedUntil atomic.Int64
+	// The store's last proof of its notifications (Confirmer), in
+	// monotonic ns since epoch; confirms is whether it gives any.
+	epoch       time.Time
+	lastConfirm atomic.Int64
+	confirms    bool
 }
 
 // New returns a Cache over store.
@@ -118,8 +131,11 @@ func New(store Store, opts Options) (*Cache, error) {
 	if opts.LeaseTTL < 0 || opts.Jitter > 0.5 {
 		return nil, errors.New("cache: LeaseTTL must be >= 0, Jitter <= 0.5")
 	}
-	if opts.NearSize < 0 || opts.FallbackLimit < 0 || opts.FallbackWait < 0 || opts.RefusedWritesPause < 0 {
-		return nil, errors.New("cache: NearSize, FallbackLimit, FallbackWait and RefusedWritesPause must be >= 0")
+	if opts.NearSize < 0 || opts.FallbackLimit < 0 || opts.FallbackWait < 0 || opts.RefusedWritesPause < 0 || opts.NearMaxLag < 0 {
+		return nil, errors.New("cache: NearSize, NearMaxLag, FallbackLimit, FallbackWait and RefusedWritesPause must be >= 0")
+	}
+	if opts.NearMaxLag == 0 {
+		opts.NearMaxLag = DefaultNearMaxLag
 	}
 	if opts.LeaseTTL == 0 {
 		opts.LeaseTTL = DefaultLeaseTTL
@@ -151,6 +167,7 @@ func New(store Store, opts Options) (*Cache, error) {
 		keys:     Keyspace{Prefix: opts.Prefix, MaxPart: opts.MaxKeyPart},
 		opts:     opts,
 		families: make(map[string]*counters),
+		epoch:    time.Now(),
 	}
 	if opts.FallbackLimit > 0 {
 		c.fallbacks = make(chan struct{}, opts.FallbackLimit)
@@ -162,6 +179,9 @@ func New(store Store, opts Options) (*Cache, error) {
 			c.notifier = n
 		}
 		n.Notify(c.notified)
+		if cf, ok := store.(Confirmer); ok && c.notifier != nil {
+			c.confirms = cf.Confirm(c.confirmed)
+		}
 	}
 	return c, nil
 }

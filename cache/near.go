@@ -24,6 +24,19 @@ type Notifier interface {
 	Tracks(prefix string) bool
 }
 
+// Confirmer is implemented by a Notifier that can prove its notification
+// channel is live. A channel can hang without closing; a Cache over a
+// Confirmer serves near hits only while the last proof is recent
+// (Options.NearMaxLag), so that a hung channel cannot keep stale values
+// alive.
+type Confirmer interface {
+	// Confirm registers fn, called with a time t once every change made
+	// before t has been notified (a round trip over the channel, started
+	// at t, came back). It reports whether fn will be called: false if the
+	// store does not confirm after all (the proof is turned off).
+	Confirm(fn func(t time.Time)) bool
+}
+
 // nearEntry is a decoded value, or with a non-zero token a read in flight
 // that may fill it (a local lease: a notification that removes the entry
 // voids the read).
@@ -185,9 +198,10 @@ func (c *Cache) flushNear(match func(nearSet) bool) {
 	}
 }
 
-// nearGet answers from the family's near cache, if it has one.
+// nearGet answers from the family's near cache, if it has one and its
+// notifications are confirmed recently enough.
 func (f *Family[T]) nearGet(part string) (T, bool) {
-	if f.near != nil {
+	if f.near != nil && f.c.nearTrusted() {
 		if v, ok := f.near.get(part); ok {
 			f.stats.nearHits.Add(1)
 			return v, true
@@ -243,3 +257,24 @@ func (f *Family[T]) dropNear(keys ...string) {
 
 // NearEnabled reports whether families that ask for a near cache get one.
 func (c *Cache) NearEnabled() bool { return c.notifier != nil }
+
+// confirmed records a Confirmer's proof that every change made before t has
+// been notified.
+func (c *Cache) confirmed(t time.Time) {
+	d := t.Sub(c.epoch).Nanoseconds()
+	for {
+		cur := c.lastConfirm.Load()
+		if d <= cur || c.lastConfirm.CompareAndSwap(cur, d) {
+			return
+		}
+	}
+}
+
+// nearTrusted reports whether near hits may be served: the store has no
+// Confirmer, or it confirmed its notifications within NearMaxLag.
+func (c *Cache) nearTrusted() bool {
+	if !c.confirms {
+		return true
+	}
+	return time.Since(c.epoch).Nanoseconds()-c.lastConfirm.Load() <= c.opts.NearMaxLag.Nanoseconds()
+}

@@ -124,6 +124,7 @@ var (
 	_ cache.Tagger         = (*Store)(nil)
 	_ cache.PatternDeleter = (*Store)(nil)
 	_ cache.Notifier       = (*Store)(nil)
+	_ cache.Confirmer      = (*Store)(nil)
 	_ cache.Publisher      = (*Store)(nil)
 )
 
@@ -344,6 +345,12 @@ func (s *Store) Notify(fn func(keys []string)) {
 func (s *Store) Tracks(prefix string) bool {
 	n, ok := s.inner.(cache.Notifier)
 	return ok && n.Tracks(prefix)
+}
+
+// Confirm implements cache.Confirmer if the wrapped store does.
+func (s *Store) Confirm(fn func(t time.Time)) bool {
+	c, ok := s.inner.(cache.Confirmer)
+	return ok && c.Confirm(fn)
 }
 
 // Publish implements cache.Publisher if the wrapped store does.

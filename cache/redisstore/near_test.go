@@ -1,6 +1,7 @@
 package redisstore_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/filecache/filecache/cache"
 	"github.com/filecache/filecache/cache/redisstore"
+	"github.com/filecache/filecache/internal/faultproxy"
 	"github.com/filecache/filecache/internal/redistest"
 )
 
@@ -231,3 +233,55 @@ func TestTrackingDelay(t *testing.T) {
 }
 
 func errorsIsNotFound(err error) bool { return errors.Is(err, cache.ErrNotFound) }
+
+// TestNearCacheDistrustedWhenTrackingHangs: a process whose connection to
+// Redis hangs (packets held, nothing closed) hears no invalidation; its near
+// cache must stop serving within NearMaxLag instead of serving the old value
+// until the connection is declared dead.
+func TestNearCacheDistrustedWhenTrackingHangs(t *testing.T) {
+	opts := standaloneOptions(t)
+	prefix := fmt.Sprintf("hang%d:", rand.Uint32())
+	proxy := faultproxy.New(t, opts.Addrs[0])
+	hung := opts
+	hung.Addrs = []string{proxy.Addr()}
+	hung.ReadTimeout = 100 * time.Millisecond
+	hung.MaxRetries = -1
+	a := newInstance(t, hung, prefix)
+	b := newInstance(t, opts, prefix)
+	ctx := t.Context()
+	if err := b.files.Set(ctx, "1", file{ID: "1", Version: 1}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, a, "1", 1)
+	// A read that overlapped the write's invalidation does not fill the
+	// near cache; the next one does.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, origin, err := a.files.Fetch(ctx, "1", nil)
+		if err == nil && origin == cache.OriginLocal {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a's reads before the fault never hit its near cache: %v, %v", origin, err)
+		}
+	}
+	proxy.Hang()
+	if err := b.files.Set(ctx, "1", file{ID: "1", Version: 2}); err != nil {
+		t.Fatal(err)
+	}
+	acked := time.Now()
+	// Past NearMaxLag (40ms) a's reads must not be answered by its near
+	// cache: they reach Redis (and fail, the path hangs) instead.
+	time.Sleep(100 * time.Millisecond)
+	for i := range 5 {
+		v, origin, err := a.files.Fetch(ctx, "1", func(context.Context, string) (file, error) {
+			return file{ID: "1", Version: 2}, nil
+		})
+		if origin == cache.OriginLocal || (err == nil && v.Version == 1) {
+			t.Fatalf("read %d, %v after the write: version %d from %v (err %v); the near cache served a value its hung connection never invalidated",
+				i, time.Since(acked), v.Version, origin, err)
+		}
+	}
+	proxy.Forward()
+	waitFor(t, a, "1", 2)
+}

@@ -82,6 +82,11 @@ type Options struct {
 	// which lets a cache.Cache keep a near cache of those keys. The prefixes
 	// must not overlap. Default: none, no tracking.
 	Track []string
+	// Heartbeat is how often, while Track is set, every master is pinged
+	// over the tracking connections to confirm that no invalidation is held
+	// up (cache.Confirmer); a negative value turns it off.
+	// Default: DefaultHeartbeat.
+	Heartbeat time.Duration
 }
 
 // ParseURL parses a redis:// or rediss:// URL (user, password, host:port and
@@ -121,6 +126,9 @@ func (o *Options) setDefaults() error {
 	def(&o.KeepAlive, DefaultKeepAlive)
 	def(&o.RetryBackoff, DefaultRetryBackoff)
 	def(&o.MaxBackoff, DefaultMaxBackoff)
+	if o.Heartbeat == 0 {
+		o.Heartbeat = DefaultHeartbeat
+	}
 	if o.PoolSize <= 0 {
 		o.PoolSize = DefaultPoolSize
 	}

@@ -19,8 +19,11 @@ type Store struct {
 	opts    Options
 	retries atomic.Uint64
 
-	mu         sync.Mutex                       // serializes Notify
-	notifyList atomic.Pointer[[]func([]string)] // copy-on-write: read by the connections' readers
+	mu          sync.Mutex                        // serializes Notify and Confirm
+	notifyList  atomic.Pointer[[]func([]string)]  // copy-on-write: read by the connections' readers
+	confirmList atomic.Pointer[[]func(time.Time)] // copy-on-write: read by the heartbeat
+	stop        context.CancelFunc                // ends the heartbeat
+	done        sync.WaitGroup
 }
 
 var (
@@ -63,6 +66,11 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if err := s.Ping(ctx); err != nil {
 		client.Close()
 		return nil, fmt.Errorf("redisstore: connect to %v: %w", opts.Addrs, err)
+	}
+	hctx, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	if len(opts.Track) > 0 && opts.Heartbeat > 0 {
+		s.done.Go(func() { s.heartbeat(hctx) })
 	}
 	return s, nil
 }
@@ -298,6 +306,8 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close implements cache.Store.
 func (s *Store) Close() error {
+	s.stop()
+	s.done.Wait()
 	s.client.Close()
 	return nil
 }
