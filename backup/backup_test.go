@@ -3,7 +3,6 @@ package backup_test
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"maps"
 	"math/rand/v2"
 	"os"
@@ -290,14 +289,7 @@ func TestBackupMatch(t *testing.T) {
 		t.Errorf("header %+v", h)
 	}
 	seen := map[string]bool{}
-	for {
-		rec, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, rec := range readAll(t, r) {
 		if _, ok := files[rec.Key]; !ok || seen[rec.Key] {
 			t.Errorf("unexpected or repeated key %q", rec.Key)
 		}

@@ -151,14 +151,7 @@ func newLoad(t *testing.T, p *process, files int) *load {
 	t.Helper()
 	l := &load{p: p, acked: make([]atomic.Int64, files)}
 	for i := range files {
-		status, _, body := p.do(t, "POST", "/v1/files", fmt.Sprintf(`{"name":"f%d.txt","size":%d,"content_type":"text/plain"}`, i, i))
-		if status != http.StatusCreated {
-			t.Fatalf("create: %d %s", status, body)
-		}
-		var f fileJSON
-		if err := json.Unmarshal(body, &f); err != nil {
-			t.Fatal(err)
-		}
+		f := p.createFile(t, fmt.Sprintf("f%d.txt", i), i)
 		l.ids = append(l.ids, f.ID)
 		l.acked[i].Store(f.Version)
 	}

@@ -125,6 +125,20 @@ type fileJSON struct {
 	Version int64  `json:"version"`
 }
 
+// createFile creates a file of size bytes named name through p.
+func (p *process) createFile(t *testing.T, name string, size int) fileJSON {
+	t.Helper()
+	status, _, body := p.do(t, "POST", "/v1/files", fmt.Sprintf(`{"name":%q,"size":%d,"content_type":"text/plain"}`, name, size))
+	if status != http.StatusCreated {
+		t.Fatalf("create %s on %s = %d %s", name, p.base, status, body)
+	}
+	var f fileJSON
+	if err := json.Unmarshal(body, &f); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 func (p *process) getFile(t *testing.T, id string) (fileJSON, string) {
 	t.Helper()
 	status, h, body := p.do(t, "GET", "/v1/files/"+id, "")
@@ -161,14 +175,7 @@ func TestInstancesPropagation(t *testing.T) {
 				"RATE_LIMIT_PER_MINUTE": "0",
 			}
 			a, b := startServe(t, env), startServe(t, env)
-			status, _, body := a.do(t, "POST", "/v1/files", `{"name":"v0.txt","size":1,"content_type":"text/plain"}`)
-			if status != http.StatusCreated {
-				t.Fatalf("create = %d %s", status, body)
-			}
-			var f fileJSON
-			if err := json.Unmarshal(body, &f); err != nil {
-				t.Fatal(err)
-			}
+			f := a.createFile(t, "v0.txt", 1)
 			updates := 1000
 			if testing.Short() {
 				updates = 100
