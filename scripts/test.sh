@@ -96,6 +96,7 @@ unavailable() {
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/filecache-test.XXXXXX")
 harness_pid=
+install_pid=
 policy_rc=
 
 cleanup() {
@@ -103,6 +104,10 @@ cleanup() {
 	trap - EXIT INT TERM
 	set +e
 	[[ -n $policy_rc ]] && rm -f "$policy_rc"
+	if [[ -n $install_pid ]]; then
+		kill -TERM "$install_pid" 2>/dev/null
+		wait "$install_pid" 2>/dev/null
+	fi
 	if [[ -n $harness_pid ]]; then
 		# redisenv stops every server it started, then exits.
 		kill -TERM "$harness_pid" 2>/dev/null
@@ -150,12 +155,15 @@ else
 	unavailable "promtool is not installed (apt-get install prometheus), so the alert rules cannot be checked"
 fi
 staticcheck=$tools/staticcheck-$STATICCHECK_VERSION/staticcheck
-if [[ ! -x $staticcheck ]]; then
-	echo "go install honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION into ${staticcheck%/*}"
-	GOBIN=${staticcheck%/*} go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" ||
-		warn "staticcheck could not be installed"
+if [[ -x $staticcheck ]]; then
+	"$staticcheck" -version
+else
+	# Built while go vet runs: the machine has idle CPU while either links.
+	echo "go install honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION into ${staticcheck%/*} (in the background)"
+	GOBIN=${staticcheck%/*} go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" \
+		>"$tmp/staticcheck-install.log" 2>&1 &
+	install_pid=$!
 fi
-[[ -x $staticcheck ]] && "$staticcheck" -version
 # The harness and the report, from the build cache when nothing changed.
 go build -o "$tmp/bin/" ./internal/redistest/cmd/redisenv ./internal/cmd/testreport
 go version
@@ -293,6 +301,11 @@ if [[ -f bench/go.mod ]]; then
 fi
 
 section "staticcheck ./..."
+if [[ -n $install_pid ]]; then
+	wait "$install_pid" || cat "$tmp/staticcheck-install.log" >&2
+	install_pid=
+	[[ -x $staticcheck ]] && "$staticcheck" -version
+fi
 if [[ -x $staticcheck ]]; then
 	GOFLAGS=$race_flags "$staticcheck" ./... || failed+=("staticcheck")
 else
