@@ -48,6 +48,10 @@ func main() {
 	os.Exit(code)
 }
 
+// maxSkipped is how many skipped tests the summary names; without the
+// services, hundreds skip for the same reason.
+const maxSkipped = 30
+
 // event is one line of "go test -json" (cmd/test2json).
 type event struct {
 	Time       time.Time
@@ -208,8 +212,11 @@ func (r *report) summary(slowest int) {
 	fmt.Fprintf(w, "\n%d tests passed, %d failed, %d skipped (subtests included)\n", r.passed, len(r.failed), len(r.skipped))
 	if len(r.skipped) > 0 {
 		fmt.Fprintln(w, "\nSkipped:")
-		for _, s := range r.skipped {
+		for _, s := range r.skipped[:min(len(r.skipped), maxSkipped)] {
 			fmt.Fprintf(w, "  %s: %s\n", r.name(s), s.skipReason)
+		}
+		if n := len(r.skipped) - maxSkipped; n > 0 {
+			fmt.Fprintf(w, "  ... and %d more\n", n)
 		}
 	}
 	slices.SortStableFunc(r.tests, func(a, b result) int { return cmp.Compare(b.elapsed, a.elapsed) })
