@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 )
@@ -74,7 +75,7 @@ func (g *Group) tryServer(ctx context.Context, spec serverSpec) (*Server, error)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{dir: dir, port: ports[0], args: spec.args}
+	s := &Server{dir: dir, port: ports[0], args: slices.Clone(spec.args)}
 	if spec.cluster {
 		s.busPort = ports[1]
 	}
