@@ -45,6 +45,22 @@ func tinyBackup(t testing.TB) []byte {
 	return buf.Bytes()
 }
 
+// readAll reads the records of r up to the end.
+func readAll(t *testing.T, r *backup.Reader) []backup.Record {
+	t.Helper()
+	var recs []backup.Record
+	for {
+		rec, err := r.Next()
+		if err == io.EOF {
+			return recs
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec)
+	}
+}
+
 func TestBackupFormatRoundTrip(t *testing.T) {
 	data := tinyBackup(t)
 	r, err := backup.NewReader(bytes.NewReader(data))
@@ -56,17 +72,7 @@ func TestBackupFormatRoundTrip(t *testing.T) {
 	if diff := cmp.Diff(want, r.Header()); diff != "" {
 		t.Errorf("header (-want +got):\n%s", diff)
 	}
-	var got []backup.Record
-	for {
-		rec, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, rec)
-	}
+	got := readAll(t, r)
 	if diff := cmp.Diff(testRecords, got); diff != "" {
 		t.Errorf("records (-want +got):\n%s", diff)
 	}

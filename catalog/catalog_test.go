@@ -14,11 +14,10 @@ import (
 
 	"github.com/filecache/filecache/cache"
 	"github.com/filecache/filecache/cache/memstore"
-	"github.com/filecache/filecache/cache/redisstore"
 	"github.com/filecache/filecache/catalog"
 	"github.com/filecache/filecache/files"
 	"github.com/filecache/filecache/files/sqlstore"
-	"github.com/filecache/filecache/internal/redistest"
+	"github.com/filecache/filecache/internal/redisstoretest"
 	"github.com/filecache/filecache/internal/sqltest"
 	"github.com/google/go-cmp/cmp"
 )
@@ -46,16 +45,7 @@ var storeKinds = []storeKind{
 		return s
 	}},
 	{"redis", func(t *testing.T) cache.Store {
-		opts, err := redisstore.ParseURL(redistest.Require(t, redistest.EnvRedisURL))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := redisstore.New(t.Context(), opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
+		return redisstoretest.Open(t, redisstoretest.StandaloneOptions(t))
 	}},
 }
 

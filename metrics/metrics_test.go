@@ -1,15 +1,11 @@
 package metrics_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"github.com/filecache/filecache/outbox"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,36 +13,10 @@ import (
 	"github.com/filecache/filecache/cache"
 	"github.com/filecache/filecache/cache/memstore"
 	"github.com/filecache/filecache/cache/redisstore"
+	"github.com/filecache/filecache/internal/promtest"
 	"github.com/filecache/filecache/metrics"
 	"github.com/google/go-cmp/cmp"
 )
-
-// scrape GETs /metrics from h and returns every sample by its series, as
-// written in the text format: `name{label="value",...}`.
-func scrape(t *testing.T, h http.Handler) map[string]float64 {
-	t.Helper()
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	if rec.Code != http.StatusOK {
-		t.Fatalf("GET /metrics = %d\n%s", rec.Code, rec.Body)
-	}
-	out := map[string]float64{}
-	sc := bufio.NewScanner(rec.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("bad sample line %q: %v", line, err)
-		}
-		out[line[:i]] = v
-	}
-	return out
-}
 
 // pick returns the samples of series, 0 for those absent.
 func pick(samples map[string]float64, series ...string) map[string]float64 {
@@ -120,7 +90,7 @@ func TestCacheCountersAndObserver(t *testing.T) {
 		t.Fatal("Get on a closed store: no error")
 	}
 
-	got := pick(scrape(t, m.Handler()),
+	got := pick(promtest.Scrape(t, m.Handler()),
 		`cache_hit_total{family="file",tier="store"}`,
 		`cache_miss_total{family="file"}`,
 		`cache_load_total{family="file"}`,
@@ -167,7 +137,7 @@ func TestInvalidationsAndHTTP(t *testing.T) {
 	m.ObserveHTTP("GET", "GET /v1/files/{id}", 404, time.Millisecond)
 	m.ObserveHTTP("OTHER", "unmatched", 405, time.Millisecond)
 
-	got := pick(scrape(t, m.Handler()),
+	got := pick(promtest.Scrape(t, m.Handler()),
 		`cache_invalidation_total{kind="key",reason="write"}`,
 		`cache_invalidation_total{kind="tag",reason="relay"}`,
 		`cache_invalidation_total{kind="pattern",reason="admin"}`,
@@ -197,7 +167,7 @@ func TestInvalidationsAndHTTP(t *testing.T) {
 		t.Errorf("samples (-want +got):\n%s", diff)
 	}
 	// Every kind and reason exists from the start.
-	if _, ok := scrape(t, m.Handler())[`cache_invalidation_total{kind="pattern",reason="relay"}`]; !ok {
+	if _, ok := promtest.Scrape(t, m.Handler())[`cache_invalidation_total{kind="pattern",reason="relay"}`]; !ok {
 		t.Error("cache_invalidation_total{kind=pattern,reason=relay} not exported before use")
 	}
 }
@@ -218,14 +188,14 @@ func TestOptionalFuncs(t *testing.T) {
 		},
 	})
 	series := []string{"cache_breaker_state", "outbox_pending_entries", "outbox_oldest_pending_age_seconds"}
-	got := pick(scrape(t, m.Handler()), series...)
+	got := pick(promtest.Scrape(t, m.Handler()), series...)
 	want := map[string]float64{"cache_breaker_state": 2, "outbox_pending_entries": 7, "outbox_oldest_pending_age_seconds": 90}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("samples (-want +got):\n%s", diff)
 	}
 
 	state, backlog = metrics.BreakerClosed, outbox.Backlog{}
-	got = pick(scrape(t, m.Handler()), series...)
+	got = pick(promtest.Scrape(t, m.Handler()), series...)
 	want = map[string]float64{"cache_breaker_state": 0, "outbox_pending_entries": 0, "outbox_oldest_pending_age_seconds": 0}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("samples (-want +got):\n%s", diff)
@@ -233,7 +203,7 @@ func TestOptionalFuncs(t *testing.T) {
 
 	// A failing outbox query drops its series, not the scrape.
 	outboxErr = errors.New("database down")
-	samples := scrape(t, m.Handler())
+	samples := promtest.Scrape(t, m.Handler())
 	if _, ok := samples["outbox_pending_entries"]; ok {
 		t.Error("outbox_pending_entries exported although the query failed")
 	}
@@ -242,7 +212,7 @@ func TestOptionalFuncs(t *testing.T) {
 	}
 
 	// Without the funcs, the series do not exist.
-	samples = scrape(t, newMetrics(t, metrics.Options{}).Handler())
+	samples = promtest.Scrape(t, newMetrics(t, metrics.Options{}).Handler())
 	for _, s := range series {
 		if _, ok := samples[s]; ok {
 			t.Errorf("%s exported without its func", s)
@@ -254,7 +224,7 @@ func TestGoAndProcessCollectors(t *testing.T) {
 	var none *redisstore.Store // as an app without Redis would pass it
 	m := newMetrics(t, metrics.Options{Redis: none})
 	m.PollRedis(t.Context()) // does nothing
-	samples := scrape(t, m.Handler())
+	samples := promtest.Scrape(t, m.Handler())
 	for _, s := range []string{"go_goroutines", "process_resident_memory_bytes"} {
 		if _, ok := samples[s]; !ok {
 			t.Errorf("%s not exported", s)

@@ -8,19 +8,12 @@ import (
 	"time"
 
 	"github.com/filecache/filecache/cache/redisstore"
+	"github.com/filecache/filecache/internal/promtest"
+	"github.com/filecache/filecache/internal/redisstoretest"
 	"github.com/filecache/filecache/internal/redistest"
+	"github.com/filecache/filecache/internal/testenv"
 	"github.com/filecache/filecache/metrics"
 )
-
-func newStore(t *testing.T, opts redisstore.Options) *redisstore.Store {
-	t.Helper()
-	s, err := redisstore.New(t.Context(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
 
 // nodeSeries returns the per-node series of the poller for node.
 func nodeSeries(node string) []string {
@@ -34,18 +27,15 @@ func nodeSeries(node string) []string {
 }
 
 func TestRedisInfoPoller(t *testing.T) {
-	opts, err := redisstore.ParseURL(redistest.Require(t, redistest.EnvRedisURL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := newStore(t, opts)
+	opts := redisstoretest.StandaloneOptions(t)
+	store := redisstoretest.Open(t, opts)
 	m := newMetrics(t, metrics.Options{Redis: store})
-	before := scrape(t, m.Handler())
+	before := promtest.Scrape(t, m.Handler())
 	if _, ok := before[fmt.Sprintf("redis_up{node=%q}", opts.Addrs[0])]; ok {
 		t.Error("redis_up exported before the first poll")
 	}
 	m.PollRedis(t.Context())
-	samples := scrape(t, m.Handler())
+	samples := promtest.Scrape(t, m.Handler())
 	node := opts.Addrs[0]
 	for _, s := range nodeSeries(node) {
 		if _, ok := samples[s]; !ok {
@@ -83,28 +73,23 @@ func hasPrefixed(samples map[string]float64, prefix string) bool {
 // server shows as redis_up 0 at the next poll.
 func TestRedisInfoPollerRunAndDown(t *testing.T) {
 	srv := redistest.Standalone(t, "--maxmemory", "10mb", "--maxmemory-policy", "allkeys-lru")
-	store := newStore(t, redisstore.Options{Addrs: []string{srv.Addr()}, MaxRetries: -1})
+	store := redisstoretest.Open(t, redisstore.Options{Addrs: []string{srv.Addr()}, MaxRetries: -1})
 	m := newMetrics(t, metrics.Options{Redis: store, RedisInfoInterval: time.Hour})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
 
 	up := fmt.Sprintf("redis_up{node=%q}", srv.Addr())
-	deadline := time.Now().Add(10 * time.Second)
 	var samples map[string]float64
-	for {
-		samples = scrape(t, m.Handler())
-		if samples[up] == 1 || time.Now().After(deadline) {
-			break
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if samples = promtest.Scrape(t, m.Handler()); samples[up] != 1 {
+			return fmt.Errorf("redis_up = %v after Run started, want 1", samples[up])
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run = %v", err)
-	}
-	if samples[up] != 1 {
-		t.Fatalf("redis_up = %v after Run started, want 1", samples[up])
 	}
 	if got := samples[fmt.Sprintf("redis_maxmemory_bytes{node=%q}", srv.Addr())]; got != 10<<20 {
 		t.Errorf("redis_maxmemory_bytes = %v, want %d", got, 10<<20)
@@ -115,7 +100,7 @@ func TestRedisInfoPollerRunAndDown(t *testing.T) {
 
 	srv.Kill()
 	m.PollRedis(t.Context())
-	samples = scrape(t, m.Handler())
+	samples = promtest.Scrape(t, m.Handler())
 	if got, ok := samples[up]; !ok || got != 0 {
 		t.Errorf("redis_up after Kill = %v (present %v), want 0", got, ok)
 	}
@@ -125,27 +110,27 @@ func TestRedisInfoPollerRunAndDown(t *testing.T) {
 }
 
 func TestRedisInfoPollerCluster(t *testing.T) {
-	addrs := redistest.RequireList(t, redistest.EnvRedisClusterNodes)
+	addrs := testenv.RequireList(t, redistest.EnvRedisClusterNodes)
 	// rueidis leaves out replicas that are not yet "online" (still
 	// syncing right after the cluster formed) until its next topology
 	// refresh: reconnect until the client knows all 6 nodes.
 	var store *redisstore.Store
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	testenv.Eventually(t, 20*time.Second, func() error {
 		s, err := redisstore.New(t.Context(), redisstore.Options{Addrs: addrs})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n := len(s.Client().Nodes()); n == len(addrs) || time.Now().After(deadline) {
-			store = s
-			t.Cleanup(func() { s.Close() })
-			break
+		if n := len(s.Client().Nodes()); n != len(addrs) {
+			s.Close()
+			return fmt.Errorf("the client knows %d of the %d nodes", n, len(addrs))
 		}
-		s.Close()
-		time.Sleep(100 * time.Millisecond)
-	}
+		store = s
+		t.Cleanup(func() { s.Close() })
+		return nil
+	})
 	m := newMetrics(t, metrics.Options{Redis: store})
 	m.PollRedis(t.Context())
-	samples := scrape(t, m.Handler())
+	samples := promtest.Scrape(t, m.Handler())
 	roles := map[string]int{}
 	for s, v := range samples {
 		if !strings.HasPrefix(s, "redis_node_info{") || v != 1 {

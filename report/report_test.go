@@ -11,6 +11,7 @@ import (
 
 	"github.com/filecache/filecache/cache"
 	"github.com/filecache/filecache/internal/redistest"
+	"github.com/filecache/filecache/internal/testenv"
 	"github.com/filecache/filecache/report"
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/rueidis"
@@ -281,7 +282,7 @@ func TestBuildScanTruncated(t *testing.T) {
 }
 
 func TestBuildCluster(t *testing.T) {
-	addrs := redistest.RequireList(t, redistest.EnvRedisClusterNodes)
+	addrs := testenv.RequireList(t, redistest.EnvRedisClusterNodes)
 	c := newClient(t, addrs...)
 	prefix := fmt.Sprintf("rep%d:", time.Now().UnixNano())
 	set(t, c, prefix, "file", 100, time.Hour, "v")

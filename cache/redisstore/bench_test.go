@@ -8,9 +8,8 @@ import (
 	"time"
 
 	"github.com/filecache/filecache/cache"
-	"github.com/filecache/filecache/cache/redisstore"
 	"github.com/filecache/filecache/files"
-	"github.com/filecache/filecache/internal/redistest"
+	"github.com/filecache/filecache/internal/redisstoretest"
 )
 
 // benchFile is the value the service caches most.
@@ -18,21 +17,14 @@ type benchFile = files.FileMetadata
 
 func newBenchFamily(b *testing.B, near bool) (*cache.Family[benchFile], []string) {
 	b.Helper()
-	opts, err := redisstore.ParseURL(redistest.Require(b, redistest.EnvRedisURL))
-	if err != nil {
-		b.Fatal(err)
-	}
+	opts := redisstoretest.StandaloneOptions(b)
 	prefix := fmt.Sprintf("bench%08x:", rand.Uint32())
 	nearSize := 0
 	if near {
 		opts.Track = []string{prefix + "file:"}
 		nearSize = 10_000
 	}
-	s, err := redisstore.New(b.Context(), opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
+	s := redisstoretest.Open(b, opts)
 	c, err := cache.New(s, cache.Options{Prefix: prefix, NearSize: nearSize})
 	if err != nil {
 		b.Fatal(err)

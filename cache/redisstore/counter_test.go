@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/filecache/filecache/cache/redisstore"
+	"github.com/filecache/filecache/internal/redisstoretest"
 	"github.com/filecache/filecache/internal/redistest"
 )
 
@@ -18,11 +19,11 @@ import (
 func TestIncrByNotRetriedOnTimeout(t *testing.T) {
 	srv := redistest.Standalone(t, "--enable-debug-command", "yes")
 	ctx := t.Context()
-	s := newStore(t, redisstore.Options{Addrs: []string{srv.Addr()}, ReadTimeout: 150 * time.Millisecond, MaxRetries: 8})
+	s := redisstoretest.Open(t, redisstore.Options{Addrs: []string{srv.Addr()}, ReadTimeout: 150 * time.Millisecond, MaxRetries: 8})
 	if n, ttl, err := s.IncrBy(ctx, "n", 5, time.Minute); err != nil || n != 5 || ttl <= 0 || ttl > time.Minute {
 		t.Fatalf("IncrBy = %d, %v, %v; want 5 and the minute", n, ttl, err)
 	}
-	probe := newStore(t, redisstore.Options{Addrs: []string{srv.Addr()}, ReadTimeout: 50 * time.Millisecond, MaxRetries: -1})
+	probe := redisstoretest.Open(t, redisstore.Options{Addrs: []string{srv.Addr()}, ReadTimeout: 50 * time.Millisecond, MaxRetries: -1})
 	sleep := exec.Command("redis-cli", "-p", fmt.Sprint(srv.Port()), "DEBUG", "SLEEP", "0.6")
 	if err := sleep.Start(); err != nil {
 		t.Fatal(err)

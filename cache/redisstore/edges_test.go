@@ -14,6 +14,7 @@ import (
 	"github.com/filecache/filecache/cache"
 	"github.com/filecache/filecache/cache/breaker"
 	"github.com/filecache/filecache/cache/redisstore"
+	"github.com/filecache/filecache/internal/redisstoretest"
 	"github.com/filecache/filecache/internal/redistest"
 )
 
@@ -42,7 +43,7 @@ func loadDoc(_ context.Context, id string) (doc, error) { return doc{ID: id, Nam
 // retried and leaves no tagged value readable.
 func TestDeleteTagRetriedAfterTimeout(t *testing.T) {
 	srv := redistest.Standalone(t)
-	s := newStore(t, redisstore.Options{Addrs: []string{srv.Addr()}, ReadTimeout: 100 * time.Millisecond, MaxRetries: -1, Track: []string{"search:"}})
+	s := redisstoretest.Open(t, redisstore.Options{Addrs: []string{srv.Addr()}, ReadTimeout: 100 * time.Millisecond, MaxRetries: -1, Track: []string{"search:"}})
 	c, err := cache.New(s, cache.Options{NearSize: 100})
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +84,7 @@ func TestDeleteTagRetriedAfterTimeout(t *testing.T) {
 // tag:{files} x) is foreign data, deleted on the next use: reads, writes and
 // invalidations of the tagged family go on.
 func TestForeignValueAtTagKey(t *testing.T) {
-	s := newStore(t, standaloneOptions(t))
+	s := redisstoretest.Open(t, redisstoretest.StandaloneOptions(t))
 	p := fmt.Sprintf("fv%d:", time.Now().UnixNano())
 	c, err := cache.New(s, cache.Options{Prefix: p})
 	if err != nil {
@@ -123,7 +124,7 @@ func TestForeignValueAtTagKey(t *testing.T) {
 // being stored and counted as refused writes, and the breaker stays closed.
 func TestOutOfMemory(t *testing.T) {
 	srv := redistest.Standalone(t, "--maxmemory", "4mb", "--maxmemory-policy", "noeviction")
-	rs := newStore(t, redisstore.Options{Addrs: []string{srv.Addr()}})
+	rs := redisstoretest.Open(t, redisstore.Options{Addrs: []string{srv.Addr()}})
 	s := breaker.New(rs, breaker.Options{})
 	c, err := cache.New(s, cache.Options{})
 	if err != nil {
@@ -170,7 +171,7 @@ func TestOutOfMemory(t *testing.T) {
 // counted like a corrupt value, and replaced by a loaded one; other keys
 // and the breaker are not affected.
 func TestWrongTypeHeals(t *testing.T) {
-	rs := newStore(t, standaloneOptions(t))
+	rs := redisstoretest.Open(t, redisstoretest.StandaloneOptions(t))
 	s := breaker.New(rs, breaker.Options{})
 	p := fmt.Sprintf("wt%d:", time.Now().UnixNano())
 	c, err := cache.New(s, cache.Options{Prefix: p})
@@ -217,7 +218,7 @@ func TestWrongTypeHeals(t *testing.T) {
 // in one process share one load (within the fallback budget).
 func TestOutageOneLoadPerKey(t *testing.T) {
 	srv := redistest.Standalone(t)
-	s := newStore(t, redisstore.Options{Addrs: []string{srv.Addr()}, MaxRetries: -1})
+	s := redisstoretest.Open(t, redisstore.Options{Addrs: []string{srv.Addr()}, MaxRetries: -1})
 	c, err := cache.New(s, cache.Options{FallbackLimit: 4})
 	if err != nil {
 		t.Fatal(err)

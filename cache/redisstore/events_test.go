@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/filecache/filecache/cache"
+	"github.com/filecache/filecache/internal/redisstoretest"
+	"github.com/filecache/filecache/internal/testenv"
 )
 
 // TestInvalidationEvents: every invalidation of one instance reaches the
@@ -19,11 +22,11 @@ func TestInvalidationEvents(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := tt.opts(t)
 			prefix := fmt.Sprintf("ev%08x:", rand.Uint32())
-			pub, err := cache.New(newStore(t, opts), cache.Options{Prefix: prefix, Instance: "writer-1"})
+			pub, err := cache.New(redisstoretest.Open(t, opts), cache.Options{Prefix: prefix, Instance: "writer-1"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			sub, err := cache.New(newStore(t, opts), cache.Options{Prefix: prefix})
+			sub, err := cache.New(redisstoretest.Open(t, opts), cache.Options{Prefix: prefix})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -40,23 +43,21 @@ func TestInvalidationEvents(t *testing.T) {
 			inv := cache.Invalidation{Keys: []string{prefix + "file:1"}, Tags: []string{"files"}, Pattern: "file:9*", Reason: "write"}
 			// The subscription starts asynchronously: publish until the
 			// first event arrives, then check it.
-			deadline := time.Now().Add(5 * time.Second)
-			for {
+			var ev cache.Event
+			testenv.Eventually(t, 5*time.Second, func() error {
 				if _, err := pub.Invalidate(t.Context(), inv); err != nil {
 					t.Fatal(err)
 				}
 				select {
-				case ev := <-events:
-					if !slices.Equal(ev.Keys, inv.Keys) || !slices.Equal(ev.Tags, inv.Tags) || ev.Pattern != inv.Pattern ||
-						ev.Reason != "write" || ev.Origin != "writer-1" || ev.Time.IsZero() {
-						t.Fatalf("event = %+v, want %+v from writer-1", ev, inv)
-					}
-					return
-				case <-time.After(50 * time.Millisecond):
+				case ev = <-events:
+					return nil
+				default:
+					return errors.New("no invalidation event reached the subscriber")
 				}
-				if time.Now().After(deadline) {
-					t.Fatal("no invalidation event reached the subscriber")
-				}
+			})
+			if !slices.Equal(ev.Keys, inv.Keys) || !slices.Equal(ev.Tags, inv.Tags) || ev.Pattern != inv.Pattern ||
+				ev.Reason != "write" || ev.Origin != "writer-1" || ev.Time.IsZero() {
+				t.Fatalf("event = %+v, want %+v from writer-1", ev, inv)
 			}
 		})
 	}

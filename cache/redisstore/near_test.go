@@ -14,7 +14,9 @@ import (
 	"github.com/filecache/filecache/cache"
 	"github.com/filecache/filecache/cache/redisstore"
 	"github.com/filecache/filecache/internal/faultproxy"
+	"github.com/filecache/filecache/internal/redisstoretest"
 	"github.com/filecache/filecache/internal/redistest"
+	"github.com/filecache/filecache/internal/testenv"
 )
 
 type file struct {
@@ -32,7 +34,7 @@ type instance struct {
 func newInstance(t *testing.T, opts redisstore.Options, prefix string) *instance {
 	t.Helper()
 	opts.Track = []string{prefix + "file:"}
-	s := newStore(t, opts)
+	s := redisstoretest.Open(t, opts)
 	c, err := cache.New(s, cache.Options{Prefix: prefix, NearSize: 1000})
 	if err != nil {
 		t.Fatal(err)
@@ -47,20 +49,16 @@ func newInstance(t *testing.T, opts redisstore.Options, prefix string) *instance
 	return &instance{store: s, cache: c, files: f}
 }
 
-// waitFor polls get until it returns want: the event awaited is a tracking
-// invalidation arriving on another connection.
-func waitFor(t *testing.T, inst *instance, id string, want int) time.Duration {
+// waitFor reads id until it has version want: the event awaited is a
+// tracking invalidation arriving on another connection.
+func waitFor(t *testing.T, inst *instance, id string, want int) {
 	t.Helper()
-	start := time.Now()
-	for {
-		v, err := inst.files.Get(t.Context(), id)
-		if err == nil && v.Version == want {
-			return time.Since(start)
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if v, err := inst.files.Get(t.Context(), id); err != nil || v.Version != want {
+			return fmt.Errorf("instance has %+v, %v of %s, want version %d", v, err, id, want)
 		}
-		if time.Since(start) > 5*time.Second {
-			t.Fatalf("instance never saw version %d of %s (has %+v, %v)", want, id, v, err)
-		}
-	}
+		return nil
+	})
 }
 
 func TestNearCacheAcrossInstances(t *testing.T) {
@@ -104,15 +102,12 @@ func TestNearCacheAcrossInstances(t *testing.T) {
 			if _, err := a.files.Delete(ctx, "a"); err != nil {
 				t.Fatal(err)
 			}
-			deadline := time.Now().Add(5 * time.Second)
-			for {
-				if _, err := b.files.Get(ctx, "a"); err != nil {
-					break // ErrNotFound: the delete reached b's near cache
+			testenv.Eventually(t, 5*time.Second, func() error {
+				if _, err := b.files.Get(ctx, "a"); err == nil {
+					return errors.New("a delete on a has not reached b")
 				}
-				if time.Now().After(deadline) {
-					t.Fatal("a delete on a never reached b")
-				}
-			}
+				return nil // ErrNotFound: the delete reached b's near cache
+			})
 		})
 	}
 }
@@ -123,19 +118,16 @@ func TestNearCacheAcrossInstances(t *testing.T) {
 // way: then a later read fills it.
 func awaitNearHit(t *testing.T, inst *instance, id string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testenv.Eventually(t, 5*time.Second, func() error {
 		before := inst.cache.Stats()[0].NearHits
 		if _, err := inst.files.Get(t.Context(), id); err != nil {
 			t.Fatal(err)
 		}
-		if inst.cache.Stats()[0].NearHits == before+1 {
-			return
+		if inst.cache.Stats()[0].NearHits != before+1 {
+			return fmt.Errorf("%s: not answered by the near cache", id)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: never answered by the near cache", id)
-		}
-	}
+		return nil
+	})
 }
 
 // TestNearCacheFlushedOnDisconnect kills the connections of an instance: its
@@ -156,13 +148,12 @@ func TestNearCacheFlushedOnDisconnect(t *testing.T) {
 	if err != nil || strings.TrimSpace(string(out)) == "0" {
 		t.Fatalf("CLIENT KILL = %q, %v", out, err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for a.cache.NearFlushes() == flushes {
-		if time.Now().After(deadline) {
-			t.Fatal("the near cache was not flushed after its connection was killed")
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if a.cache.NearFlushes() == flushes {
+			return errors.New("the near cache was not flushed after its connection was killed")
 		}
-		time.Sleep(time.Millisecond) // awaiting rueidis noticing the closed socket
-	}
+		return nil
+	})
 	// Another client changes the value while a is disconnected.
 	cli := exec.Command("redis-cli", "-p", fmt.Sprint(srv.Port()), "SET", prefix+"file:x", fmt.Sprintf("v:%d:%s", time.Now().Add(time.Hour).UnixMilli(), `{"id":"x","version":2}`), "EX", "3600")
 	if out, err := cli.CombinedOutput(); err != nil {
@@ -181,10 +172,10 @@ func TestTrackingDelay(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := tt.opts(t)
 			prefix := fmt.Sprintf("delay%08x:", rand.Uint32())
-			writer := newStore(t, opts)
+			writer := redisstoretest.Open(t, opts)
 			ropts := opts
 			ropts.Track = []string{prefix}
-			reader := newStore(t, ropts)
+			reader := redisstoretest.Open(t, ropts)
 			got := make(chan time.Time, 16)
 			reader.Notify(func(keys []string) {
 				for _, k := range keys {
@@ -239,7 +230,7 @@ func errorsIsNotFound(err error) bool { return errors.Is(err, cache.ErrNotFound)
 // cache must stop serving within NearMaxLag instead of serving the old value
 // until the connection is declared dead.
 func TestNearCacheDistrustedWhenTrackingHangs(t *testing.T) {
-	opts := standaloneOptions(t)
+	opts := redisstoretest.StandaloneOptions(t)
 	prefix := fmt.Sprintf("hang%d:", rand.Uint32())
 	proxy := faultproxy.New(t, opts.Addrs[0])
 	hung := opts

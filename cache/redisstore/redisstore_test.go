@@ -12,55 +12,28 @@ import (
 	"github.com/filecache/filecache/cache"
 	"github.com/filecache/filecache/cache/cachetest"
 	"github.com/filecache/filecache/cache/redisstore"
+	"github.com/filecache/filecache/internal/redisstoretest"
 	"github.com/filecache/filecache/internal/redistest"
+	"github.com/filecache/filecache/internal/testenv"
 )
-
-func newStore(t *testing.T, opts redisstore.Options) *redisstore.Store {
-	t.Helper()
-	s, err := redisstore.New(t.Context(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-func standaloneOptions(t *testing.T) redisstore.Options {
-	opts, err := redisstore.ParseURL(redistest.Require(t, redistest.EnvRedisURL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return opts
-}
-
-func clusterOptions(t *testing.T) redisstore.Options {
-	return redisstore.Options{Addrs: redistest.RequireList(t, redistest.EnvRedisClusterNodes)}
-}
-
-func sentinelOptions(t *testing.T) redisstore.Options {
-	return redisstore.Options{
-		Addrs:     redistest.RequireList(t, redistest.EnvRedisSentinelAddrs),
-		MasterSet: redistest.Require(t, redistest.EnvRedisSentinelMaster),
-	}
-}
 
 // backend is one Redis deployment of the shared test servers.
 type backend struct {
 	name string
-	opts func(t *testing.T) redisstore.Options
+	opts func(t testing.TB) redisstore.Options
 	mode string
 }
 
 var (
-	standalone = backend{"standalone", standaloneOptions, "standalone"}
-	cluster    = backend{"cluster", clusterOptions, "cluster"}
-	sentinel   = backend{"sentinel", sentinelOptions, "sentinel"}
+	standalone = backend{"standalone", redisstoretest.StandaloneOptions, "standalone"}
+	cluster    = backend{"cluster", redisstoretest.ClusterOptions, "cluster"}
+	sentinel   = backend{"sentinel", redisstoretest.SentinelOptions, "sentinel"}
 )
 
 func TestConformance(t *testing.T) {
 	for _, tt := range []backend{standalone, cluster, sentinel} {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newStore(t, tt.opts(t))
+			s := redisstoretest.Open(t, tt.opts(t))
 			if got := s.Mode(); got != tt.mode {
 				t.Fatalf("Mode() = %q, want %q", got, tt.mode)
 			}
@@ -108,7 +81,7 @@ func TestParseURL(t *testing.T) {
 // data that was replicated.
 func TestSentinelFailover(t *testing.T) {
 	ss := redistest.Sentinel(t)
-	s := newStore(t, redisstore.Options{Addrs: ss.Addrs(), MasterSet: ss.MasterName(), ReadTimeout: 300 * time.Millisecond})
+	s := redisstoretest.Open(t, redisstore.Options{Addrs: ss.Addrs(), MasterSet: ss.MasterName(), ReadTimeout: 300 * time.Millisecond})
 	ctx := t.Context()
 	if err := s.Set(ctx, "before", []byte("v"), time.Hour); err != nil {
 		t.Fatal(err)
@@ -126,17 +99,12 @@ func TestSentinelFailover(t *testing.T) {
 	// The client learns the new master from the sentinels' +switch-master;
 	// until then commands fail. Wait for the first success, then require
 	// every later command to succeed.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		err := s.Set(ctx, "after", []byte("v"), time.Hour)
-		if err == nil {
-			break
+	testenv.Eventually(t, 20*time.Second, func() error {
+		if err := s.Set(ctx, "after", []byte("v"), time.Hour); err != nil {
+			return fmt.Errorf("client not recovered after promotion of %s: %w", newMaster, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("client never recovered after promotion of %s: %v", newMaster, err)
-		}
-		time.Sleep(50 * time.Millisecond) // the event awaited is a reconnection inside rueidis
-	}
+		return nil
+	})
 	for i := range 100 {
 		if _, err := s.Get(ctx, "before"); err != nil {
 			t.Fatalf("Get #%d after failover: %v", i, err)
@@ -151,7 +119,7 @@ func TestSentinelFailover(t *testing.T) {
 // connection, and a dead server reported as an error, not a miss.
 func TestRetriesBrokenConnection(t *testing.T) {
 	srv := redistest.Standalone(t)
-	s := newStore(t, redisstore.Options{Addrs: []string{srv.Addr()}, MaxRetries: 3})
+	s := redisstoretest.Open(t, redisstore.Options{Addrs: []string{srv.Addr()}, MaxRetries: 3})
 	ctx := t.Context()
 	if err := s.Set(ctx, "k", []byte("v"), time.Hour); err != nil {
 		t.Fatal(err)
@@ -180,13 +148,13 @@ func TestRetriesBrokenConnection(t *testing.T) {
 func TestRetryOnTimeout(t *testing.T) {
 	srv := redistest.Standalone(t, "--enable-debug-command", "yes")
 	ctx := t.Context()
-	s := newStore(t, redisstore.Options{Addrs: []string{srv.Addr()}, ReadTimeout: 150 * time.Millisecond, MaxRetries: 8})
+	s := redisstoretest.Open(t, redisstore.Options{Addrs: []string{srv.Addr()}, ReadTimeout: 150 * time.Millisecond, MaxRetries: 8})
 	if err := s.Set(ctx, "k", []byte("v"), time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	// The probe connects first: a connection made during the sleep would
 	// only complete after it.
-	probe := newStore(t, redisstore.Options{Addrs: []string{srv.Addr()}, ReadTimeout: 50 * time.Millisecond, MaxRetries: -1})
+	probe := redisstoretest.Open(t, redisstore.Options{Addrs: []string{srv.Addr()}, ReadTimeout: 50 * time.Millisecond, MaxRetries: -1})
 	sleep := func() {
 		t.Helper()
 		cmd := exec.Command("redis-cli", "-p", fmt.Sprint(srv.Port()), "DEBUG", "SLEEP", "0.6")

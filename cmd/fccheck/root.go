@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/filecache/filecache/internal/consistency"
-	"github.com/filecache/filecache/internal/redistest"
+	"github.com/filecache/filecache/internal/sqltest"
 	"github.com/spf13/cobra"
 )
 
@@ -134,8 +134,8 @@ func run(cmd *cobra.Command, f flags, stdout, stderr io.Writer) error {
 	}
 	ctx := cmd.Context()
 	// internal/sqltest takes its database from the environment, as tests do.
-	dbURL := cmp.Or(f.databaseURL, os.Getenv(redistest.EnvDatabaseURL), defaultDatabaseURL)
-	if err := os.Setenv(redistest.EnvDatabaseURL, dbURL); err != nil {
+	dbURL := cmp.Or(f.databaseURL, os.Getenv(sqltest.EnvDatabaseURL), defaultDatabaseURL)
+	if err := os.Setenv(sqltest.EnvDatabaseURL, dbURL); err != nil {
 		return err
 	}
 	work, err := os.MkdirTemp("", "fccheck-")

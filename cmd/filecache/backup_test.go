@@ -10,34 +10,13 @@ import (
 	"time"
 
 	"github.com/filecache/filecache/cache/redisstore"
+	"github.com/filecache/filecache/internal/redisstoretest"
 	"github.com/filecache/filecache/internal/redistest"
 )
 
-// runBackupCLI runs filecache with args in the environment vars.
-func runBackupCLI(t *testing.T, vars map[string]string, args ...string) (string, error) {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	root := newRootCmd(env{
-		lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok },
-		stdout: &stdout,
-		stderr: &stderr,
-	})
-	root.SetArgs(args)
-	err := root.ExecuteContext(t.Context())
-	if stderr.Len() > 0 {
-		t.Logf("stderr: %s", stderr.String())
-	}
-	return stdout.String(), err
-}
-
 func backupCLIStore(t *testing.T, addr string) *redisstore.Store {
 	t.Helper()
-	s, err := redisstore.New(t.Context(), redisstore.Options{Addrs: []string{addr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return redisstoretest.Open(t, redisstore.Options{Addrs: []string{addr}})
 }
 
 func TestBackupRestoreCommands(t *testing.T) {
@@ -59,7 +38,7 @@ func TestBackupRestoreCommands(t *testing.T) {
 	srcEnv := map[string]string{"REDIS_URL": src.URL(), "CACHE_PREFIX": "fc:"}
 	dstEnv := map[string]string{"REDIS_URL": dst.URL()}
 
-	out, err := runBackupCLI(t, srcEnv, "backup", "--out", path, "--match", "file:*")
+	out, err := cliOutput(t, srcEnv, "backup", "--out", path, "--match", "file:*")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +46,7 @@ func TestBackupRestoreCommands(t *testing.T) {
 		t.Errorf("backup printed %q", out)
 	}
 
-	out, err = runBackupCLI(t, nil, "restore", "--in", path, "--check")
+	out, err = cliOutput(t, nil, "restore", "--in", path, "--check")
 	if err != nil || !strings.Contains(out, ": ok, format 1, 20 keys") || !strings.Contains(out, `pattern "fc:file:*"`) {
 		t.Errorf("restore --check = %q, %v", out, err)
 	}
@@ -81,7 +60,7 @@ func TestBackupRestoreCommands(t *testing.T) {
 		{[]string{"--replace"}, "restored 20 of 20 keys"},
 	}
 	for _, tt := range tests {
-		out, err := runBackupCLI(t, dstEnv, append([]string{"restore", "--in", path}, tt.args...)...)
+		out, err := cliOutput(t, dstEnv, append([]string{"restore", "--in", path}, tt.args...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,7 +107,7 @@ func TestBackupRestoreCommandErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := runBackupCLI(t, tt.vars, tt.args...)
+			out, err := cliOutput(t, tt.vars, tt.args...)
 			if err == nil {
 				t.Fatalf("succeeded, printing %q", out)
 			}
@@ -147,7 +126,7 @@ func TestBackupRestoreCommandErrors(t *testing.T) {
 
 func TestBackupRestoreHelp(t *testing.T) {
 	for _, name := range []string{"backup", "restore"} {
-		out, err := runBackupCLI(t, nil, name, "--help")
+		out, err := cliOutput(t, nil, name, "--help")
 		if err != nil || !strings.Contains(out, "Examples:") || !strings.Contains(out, "--redis-url") {
 			t.Errorf("%s --help = %q, %v", name, out, err)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/filecache/filecache/internal/redistest"
 	"github.com/filecache/filecache/internal/sqltest"
+	"github.com/filecache/filecache/internal/testenv"
 )
 
 // load is a bounded read/write workload against one process that checks
@@ -150,25 +151,41 @@ func newLoad(t *testing.T, p *process, files int) *load {
 	t.Helper()
 	l := &load{p: p, acked: make([]atomic.Int64, files)}
 	for i := range files {
-		status, _, body := p.do(t, "POST", "/v1/files", fmt.Sprintf(`{"name":"f%d.txt","size":%d,"content_type":"text/plain"}`, i, i))
-		if status != http.StatusCreated {
-			t.Fatalf("create: %d %s", status, body)
-		}
-		var f fileJSON
-		if err := json.Unmarshal(body, &f); err != nil {
-			t.Fatal(err)
-		}
+		f := p.createFile(t, fmt.Sprintf("f%d.txt", i), i)
 		l.ids = append(l.ids, f.ID)
 		l.acked[i].Store(f.Version)
 	}
 	return l
 }
 
-// readyState polls /readyz until cond holds on its report.
+// chaosLoad starts serve on the Redis of redisVar=redisVal and a fresh
+// PostgreSQL schema, creates 200 files, and drives 16 readers and a writer
+// until stop, which also waits for them; the test's cleanup stops them too.
+func chaosLoad(t *testing.T, redisVar, redisVal string) (*process, *load, func()) {
+	t.Helper()
+	p := startServe(t, map[string]string{
+		"DATABASE_URL":          sqltest.PostgresDSN(t),
+		redisVar:                redisVal,
+		"RATE_LIMIT_PER_MINUTE": "0",
+		"REDIS_READ_TIMEOUT":    "250ms",
+	})
+	l := newLoad(t, p, 200)
+	ctx, cancel := context.WithCancel(t.Context())
+	wg := l.run(ctx, 16)
+	stop := sync.OnceFunc(func() {
+		cancel()
+		wg.Wait()
+	})
+	t.Cleanup(stop)
+	return p, l, stop
+}
+
+// awaitReady polls /readyz until cond holds on its report, and returns how
+// long that took.
 func (p *process) awaitReady(t *testing.T, within time.Duration, what string, cond func(breaker, reads string) bool) time.Duration {
 	t.Helper()
 	start := time.Now()
-	for {
+	testenv.Eventually(t, within, func() error {
 		_, _, body := p.do(t, "GET", "/readyz", "")
 		var r struct {
 			Checks struct {
@@ -179,14 +196,12 @@ func (p *process) awaitReady(t *testing.T, within time.Duration, what string, co
 		if err := json.Unmarshal(body, &r); err != nil {
 			t.Fatalf("readyz: %v %s", err, body)
 		}
-		if cond(r.Checks.Breaker, r.Checks.CacheReads) {
-			return time.Since(start)
+		if !cond(r.Checks.Breaker, r.Checks.CacheReads) {
+			return fmt.Errorf("%s has not happened: readyz %s", what, body)
 		}
-		if time.Since(start) > within {
-			t.Fatalf("%s did not happen within %v: readyz %s", what, within, body)
-		}
-		time.Sleep(20 * time.Millisecond) // polling the service's state
-	}
+		return nil
+	})
+	return time.Since(start)
 }
 
 // TestChaosRedisKilled kills the Redis of a serving instance under load,
@@ -199,16 +214,7 @@ func TestChaosRedisKilled(t *testing.T) {
 		t.Skip("chaos test: seconds of load")
 	}
 	srv := redistest.Standalone(t, "--appendonly", "yes", "--appendfsync", "always")
-	p := startServe(t, map[string]string{
-		"DATABASE_URL":          sqltest.PostgresDSN(t),
-		"REDIS_URL":             srv.URL(),
-		"RATE_LIMIT_PER_MINUTE": "0",
-		"REDIS_READ_TIMEOUT":    "250ms",
-	})
-	l := newLoad(t, p, 200)
-	ctx, stop := context.WithCancel(t.Context())
-	wg := l.run(ctx, 16)
-	defer func() { stop(); wg.Wait() }()
+	p, l, stop := chaosLoad(t, "REDIS_URL", srv.URL())
 
 	l.window(time.Second) // warm up
 	before, n := l.window(2 * time.Second)
@@ -234,7 +240,6 @@ func TestChaosRedisKilled(t *testing.T) {
 	}
 	t.Logf("after recovery: hit ratio %.3f over %d requests, %v after the breaker closed", after, n, time.Since(start))
 	stop()
-	wg.Wait()
 	t.Logf("total: %d requests answered, %d failed, %d stale reads", l.ok.Load(), l.failed.Load(), l.stale.Load())
 	if l.failed.Load() != 0 {
 		t.Fatalf("%d requests failed: %v", l.failed.Load(), l.failure)
@@ -251,16 +256,7 @@ func TestChaosClusterMasterKilled(t *testing.T) {
 		t.Skip("chaos test: seconds of load")
 	}
 	cl := redistest.Cluster(t)
-	p := startServe(t, map[string]string{
-		"DATABASE_URL":          sqltest.PostgresDSN(t),
-		"REDIS_CLUSTER_NODES":   strings.Join(cl.Addrs(), ","),
-		"RATE_LIMIT_PER_MINUTE": "0",
-		"REDIS_READ_TIMEOUT":    "250ms",
-	})
-	l := newLoad(t, p, 200)
-	ctx, stop := context.WithCancel(t.Context())
-	wg := l.run(ctx, 16)
-	defer func() { stop(); wg.Wait() }()
+	p, l, stop := chaosLoad(t, "REDIS_CLUSTER_NODES", strings.Join(cl.Addrs(), ","))
 	before, n := l.window(2 * time.Second)
 	t.Logf("before the fault: hit ratio %.3f over %d requests", before, n)
 
@@ -272,7 +268,6 @@ func TestChaosClusterMasterKilled(t *testing.T) {
 	after, n := l.window(2 * time.Second)
 	t.Logf("after the failover: hit ratio %.3f over %d requests", after, n)
 	stop()
-	wg.Wait()
 	t.Logf("total: %d requests answered, %d failed, %d stale reads", l.ok.Load(), l.failed.Load(), l.stale.Load())
 	if l.failed.Load() != 0 {
 		t.Fatalf("%d requests failed: %v", l.failed.Load(), l.failure)

@@ -21,6 +21,7 @@ import (
 	"github.com/filecache/filecache/internal/faultproxy"
 	"github.com/filecache/filecache/internal/redistest"
 	"github.com/filecache/filecache/internal/sqltest"
+	"github.com/filecache/filecache/internal/testenv"
 )
 
 // hangSlack is what an answer may take beyond DB_TIMEOUT on a loaded
@@ -62,7 +63,7 @@ func proxiedPostgresBackend(t *testing.T) (e2eBackend, *faultproxy.Proxy, func()
 		name: "postgres-via-proxy/standalone",
 		dsn:  func(testing.TB) string { return u.String() },
 		redis: func(t testing.TB) map[string]string {
-			return map[string]string{"REDIS_URL": redistest.Require(t, redistest.EnvRedisURL)}
+			return map[string]string{"REDIS_URL": testenv.Require(t, redistest.EnvRedisURL)}
 		},
 	}
 	return b, p, backends

@@ -28,6 +28,7 @@ import (
 	"github.com/filecache/filecache/files"
 	"github.com/filecache/filecache/internal/redistest"
 	"github.com/filecache/filecache/internal/sqltest"
+	"github.com/filecache/filecache/internal/testenv"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 )
@@ -49,10 +50,10 @@ type e2eBackend struct {
 // e2eBackends returns the matrix of the end-to-end suite.
 func e2eBackends() []e2eBackend {
 	standalone := func(t testing.TB) map[string]string {
-		return map[string]string{"REDIS_URL": redistest.Require(t, redistest.EnvRedisURL)}
+		return map[string]string{"REDIS_URL": testenv.Require(t, redistest.EnvRedisURL)}
 	}
 	cluster := func(t testing.TB) map[string]string {
-		return map[string]string{"REDIS_CLUSTER_NODES": strings.Join(redistest.RequireList(t, redistest.EnvRedisClusterNodes), ",")}
+		return map[string]string{"REDIS_CLUSTER_NODES": strings.Join(testenv.RequireList(t, redistest.EnvRedisClusterNodes), ",")}
 	}
 	var out []e2eBackend
 	for _, db := range sqltest.Engines() {

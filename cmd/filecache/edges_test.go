@@ -21,6 +21,7 @@ import (
 	"github.com/filecache/filecache/files"
 	"github.com/filecache/filecache/internal/redistest"
 	"github.com/filecache/filecache/internal/sqltest"
+	"github.com/filecache/filecache/internal/testenv"
 )
 
 // privateRedis starts a redis-server of the test's own (it may be killed,
@@ -187,7 +188,7 @@ func (s tierStats) check() string {
 func TestAdminStatsPerTier(t *testing.T) {
 	for _, b := range []e2eBackend{
 		{name: "sqlite/standalone", dsn: sqltest.SQLiteDSN, redis: func(t testing.TB) map[string]string {
-			return map[string]string{"REDIS_URL": redistest.Require(t, redistest.EnvRedisURL)}
+			return map[string]string{"REDIS_URL": testenv.Require(t, redistest.EnvRedisURL)}
 		}},
 		{name: "sqlite/memory", dsn: sqltest.SQLiteDSN},
 	} {

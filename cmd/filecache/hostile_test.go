@@ -20,6 +20,7 @@ import (
 	"github.com/filecache/filecache/files"
 	"github.com/filecache/filecache/internal/redistest"
 	"github.com/filecache/filecache/internal/sqltest"
+	"github.com/filecache/filecache/internal/testenv"
 )
 
 // rawRequest is a request written byte for byte on a new connection, so
@@ -321,9 +322,9 @@ func testHostile(t *testing.T, s *e2eServer, _ e2eBackend) {
 // answers after each. The seed corpus runs with go test.
 func FuzzE2E(f *testing.F) {
 	b := e2eBackend{name: "sqlite/memory", dsn: sqltest.SQLiteDSN}
-	if redistest.ServicesRequired() || redisURLSet() {
+	if testenv.ServicesRequired() || redisURLSet() {
 		b.redis = func(t testing.TB) map[string]string {
-			return map[string]string{"REDIS_URL": redistest.Require(t, redistest.EnvRedisURL)}
+			return map[string]string{"REDIS_URL": testenv.Require(t, redistest.EnvRedisURL)}
 		}
 	}
 	s := startE2EServer(f, b, map[string]string{"RATE_LIMIT_PER_MINUTE": "0", "LOG_LEVEL": "error"})

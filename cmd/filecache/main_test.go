@@ -18,6 +18,7 @@ import (
 
 	"github.com/filecache/filecache/config"
 	"github.com/filecache/filecache/files"
+	"github.com/filecache/filecache/internal/testenv"
 )
 
 // runCLI runs the command line args in process with the environment vars
@@ -33,6 +34,17 @@ func runCLI(t *testing.T, vars map[string]string, args ...string) (stdout, stder
 	root.SetArgs(args)
 	err = root.ExecuteContext(t.Context())
 	return out.String(), errOut.String(), err
+}
+
+// cliOutput runs the command line as runCLI does, logs what it printed on
+// stderr, and returns what it printed on stdout.
+func cliOutput(t *testing.T, vars map[string]string, args ...string) (string, error) {
+	t.Helper()
+	out, errOut, err := runCLI(t, vars, args...)
+	if errOut != "" {
+		t.Logf("stderr of %v:\n%s", args, errOut)
+	}
+	return out, err
 }
 
 func TestVersion(t *testing.T) {
@@ -283,22 +295,19 @@ func TestServeGracefulShutdown(t *testing.T) {
 	cancel()
 	// Wait until the server no longer accepts connections: Shutdown has
 	// closed the listener, with our request still in flight.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err != nil {
-			break
-		}
-		c.Close()
-		if time.Now().After(deadline) {
-			t.Fatal("the server still accepts connections 10s after its context ended")
-		}
+	testenv.Eventually(t, 10*time.Second, func() error {
 		select {
 		case err := <-errc:
 			t.Fatalf("serve returned with a request in flight: %v", err)
-		case <-time.After(5 * time.Millisecond):
+		default:
 		}
-	}
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return nil
+		}
+		c.Close()
+		return errors.New("the server still accepts connections after its context ended")
+	})
 	select {
 	case err := <-errc:
 		t.Fatalf("serve returned with a request in flight: %v", err)
@@ -323,12 +332,7 @@ func TestServeGracefulShutdown(t *testing.T) {
 		t.Errorf("after the in-flight answer: read %d bytes, %v; want EOF", n, err)
 	}
 
-	select {
-	case err := <-errc:
-		if err != nil {
-			t.Fatalf("serve: %v, want nil after a graceful shutdown", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not return within 20s of the last request")
+	if err := testenv.Await(t, 20*time.Second, errc); err != nil {
+		t.Fatalf("serve: %v, want nil after a graceful shutdown", err)
 	}
 }

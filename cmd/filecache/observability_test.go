@@ -5,7 +5,6 @@ package main
 // dashboard and alert rules against what the registry really exports.
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
@@ -18,14 +17,15 @@ import (
 	"os"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/filecache/filecache/config"
 	"github.com/filecache/filecache/files"
+	"github.com/filecache/filecache/internal/promtest"
 	"github.com/filecache/filecache/internal/redistest"
 	"github.com/filecache/filecache/internal/sqltest"
+	"github.com/filecache/filecache/internal/testenv"
 	"github.com/filecache/filecache/report"
 	"github.com/google/go-cmp/cmp"
 	dto "github.com/prometheus/client_model/go"
@@ -95,36 +95,12 @@ func obsWant(t *testing.T, rec *httptest.ResponseRecorder, status int) {
 	}
 }
 
-// obsScrape GETs /metrics through h and returns every sample by its
-// series as written in the text format, `name{label="value",...}`.
-func obsScrape(t *testing.T, h http.Handler) map[string]float64 {
-	t.Helper()
-	rec := obsDo(t, h, "GET", "/metrics", nil, false)
-	obsWant(t, rec, http.StatusOK)
-	out := map[string]float64{}
-	sc := bufio.NewScanner(rec.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("bad sample %q: %v", line, err)
-		}
-		out[line[:i]] = v
-	}
-	return out
-}
-
 // TestMetricsWorkload runs a scripted workload through the HTTP handler on
 // SQLite and Redis (near cache on), then checks that /metrics counts
 // exactly what happened: lookups by tier as the X-Cache headers told them,
 // invalidations by kind and reason, HTTP requests by route, the outbox.
 func TestMetricsWorkload(t *testing.T) {
-	redisURL := redistest.Require(t, redistest.EnvRedisURL)
+	redisURL := testenv.Require(t, redistest.EnvRedisURL)
 	a, h := obsApp(t, map[string]string{"REDIS_URL": redisURL, "CACHE_PREFIX": obsPrefix()})
 	ctx := t.Context()
 
@@ -169,7 +145,7 @@ func TestMetricsWorkload(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	before := obsScrape(t, h)
+	before := promtest.Scrape(t, h)
 	if before["outbox_pending_entries"] != 1 || before["outbox_oldest_pending_age_seconds"] < 0 {
 		t.Errorf("outbox before the relay: %v entries, oldest %vs; want 1", before["outbox_pending_entries"], before["outbox_oldest_pending_age_seconds"])
 	}
@@ -181,7 +157,7 @@ func TestMetricsWorkload(t *testing.T) {
 		t.Fatalf("FlushSessions = %d, %v; want 1", n, err)
 	}
 
-	got := obsScrape(t, h)
+	got := promtest.Scrape(t, h)
 	stats := map[string]int{}
 	for _, s := range a.cache.Stats() {
 		stats[s.Family+" near"] = int(s.NearHits)
@@ -265,7 +241,7 @@ func TestMetricsWorkload(t *testing.T) {
 	// The Redis INFO poller, as serve runs it.
 	a.metrics.PollRedis(ctx)
 	node := strings.TrimSuffix(strings.TrimPrefix(redisURL, "redis://"), "/0")
-	if v := obsScrape(t, h)[fmt.Sprintf("redis_up{node=%q}", node)]; v != 1 {
+	if v := promtest.Scrape(t, h)[fmt.Sprintf("redis_up{node=%q}", node)]; v != 1 {
 		t.Errorf("redis_up{node=%q} = %v, want 1", node, v)
 	}
 
@@ -303,7 +279,7 @@ var pendingMetrics = map[string]string{}
 // registry after a small workload.
 func TestDashboardMetricsExported(t *testing.T) {
 	a, h := obsApp(t, map[string]string{
-		"REDIS_URL":    redistest.Require(t, redistest.EnvRedisURL),
+		"REDIS_URL":    testenv.Require(t, redistest.EnvRedisURL),
 		"CACHE_PREFIX": obsPrefix(),
 	})
 	rec := obsDo(t, h, "POST", "/v1/files", map[string]any{"name": "d.txt", "size": 1}, false)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -15,23 +14,6 @@ import (
 	"github.com/filecache/filecache/internal/sqltest"
 	"github.com/filecache/filecache/report"
 )
-
-// obsCLI runs the command line args in process with the environment vars.
-func obsCLI(t *testing.T, vars map[string]string, args ...string) (string, error) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	root := newRootCmd(env{
-		lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok },
-		stdout: &out,
-		stderr: &errOut,
-	})
-	root.SetArgs(args)
-	err := root.ExecuteContext(t.Context())
-	if errOut.Len() > 0 {
-		t.Logf("stderr of %v:\n%s", args, errOut.String())
-	}
-	return out.String(), err
-}
 
 // TestReportCommand loads a private Redis through the catalog, then checks
 // the numbers of `filecache report --json` against the workload: the Redis
@@ -92,7 +74,7 @@ func TestReportCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	out, err := obsCLI(t, vars, "report", "--json")
+	out, err := cliOutput(t, vars, "report", "--json")
 	if err != nil {
 		t.Fatalf("report --json: %v\n%s", err, out)
 	}
@@ -141,7 +123,7 @@ func TestReportCommand(t *testing.T) {
 
 	// The tables. (The sampling of the first report counted as keyspace
 	// hits: MEMORY USAGE looks keys up.)
-	out, err = obsCLI(t, vars, "report", "--sample", "5")
+	out, err = cliOutput(t, vars, "report", "--sample", "5")
 	if err != nil {
 		t.Fatalf("report: %v\n%s", err, out)
 	}
@@ -158,11 +140,11 @@ func TestReportCommand(t *testing.T) {
 
 func TestReportCommandFlags(t *testing.T) {
 	for _, args := range [][]string{{"report", "--sample", "0"}, {"report", "--top", "0"}, {"report", "extra"}} {
-		if _, err := obsCLI(t, nil, args...); err == nil {
+		if _, err := cliOutput(t, nil, args...); err == nil {
 			t.Errorf("%v: no error", args)
 		}
 	}
-	out, err := obsCLI(t, nil, "report", "--help")
+	out, err := cliOutput(t, nil, "report", "--help")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +154,7 @@ func TestReportCommandFlags(t *testing.T) {
 		}
 	}
 	// On the in-process store: the hit ratios only.
-	out, err = obsCLI(t, map[string]string{"DATABASE_URL": sqltest.SQLiteDSN(t), "LOG_LEVEL": "warn"}, "report")
+	out, err = cliOutput(t, map[string]string{"DATABASE_URL": sqltest.SQLiteDSN(t), "LOG_LEVEL": "warn"}, "report")
 	if err != nil || !strings.Contains(out, "store: memory") || !strings.Contains(out, "in-process store") {
 		t.Errorf("report on the in-process store: %v\n%s", err, out)
 	}

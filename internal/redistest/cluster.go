@@ -5,25 +5,41 @@ import (
 	"fmt"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/filecache/filecache/internal/testenv"
 )
 
 const (
-	clusterMasters  = 3
-	clusterReplicas = 3
+	// clusterMasters is the number of masters of every cluster.
+	clusterMasters = 3
 	// clusterStartTimeout bounds redis-cli --cluster create and the wait
 	// for every node to agree afterwards.
 	clusterStartTimeout = 30 * time.Second
 )
 
-// ClusterSet is a private Redis Cluster of 3 masters and 3 replicas, each
-// node a Server on its own client and bus ports, with
-// cluster-node-timeout 2000ms so that a failover takes a few seconds. It is
-// safe for concurrent use.
+// ClusterOptions says what Group.Cluster starts. The zero value is 3
+// masters with a replica each, on plain TCP.
+type ClusterOptions struct {
+	// NoReplicas starts the 3 masters alone, which saves CPU where no test
+	// fails a master over.
+	NoReplicas bool
+	// TLS, when set, makes every node accept only TLS connections and use
+	// TLS on the cluster bus and for replication (tls-cluster yes,
+	// tls-replication yes).
+	TLS *TLS
+}
+
+// ClusterSet is a private Redis Cluster of 3 masters, each with a replica
+// unless ClusterOptions.NoReplicas, each node a Server on its own client
+// and bus ports, with cluster-node-timeout 2000ms so that a failover takes
+// a few seconds. It is safe for concurrent use.
 type ClusterSet struct {
-	nodes []*Server
+	nodes    []*Server
+	replicas int // replicas per master
 }
 
 // Cluster starts a private Redis Cluster of 3 masters and 3 replicas with
@@ -35,43 +51,60 @@ type ClusterSet struct {
 // or redis-cli is not installed.
 func Cluster(t testing.TB) *ClusterSet {
 	t.Helper()
-	RequireBinary(t)
-	c := &ClusterSet{}
-	for range clusterMasters + clusterReplicas {
-		s, err := newServer(t, serverSpec{cluster: true})
+	c, err := testGroup(t).Cluster(t.Context(), ClusterOptions{})
+	return must(t, c, err, "cluster")
+}
+
+// ClusterTLS is Cluster for 3 masters without replicas that accept only
+// TLS connections, configured by conf, and speak TLS on the cluster bus.
+func ClusterTLS(t testing.TB, conf TLS) *ClusterSet {
+	t.Helper()
+	c, err := testGroup(t).Cluster(t.Context(), ClusterOptions{NoReplicas: true, TLS: &conf})
+	return must(t, c, err, "TLS cluster")
+}
+
+// Cluster starts a Redis Cluster as opts says with redis-cli --cluster
+// create, and returns once every node reports cluster_state:ok, knows
+// every other node, and every master has its replica in sync.
+func (g *Group) Cluster(ctx context.Context, opts ClusterOptions) (*ClusterSet, error) {
+	c := &ClusterSet{replicas: 1}
+	if opts.NoReplicas {
+		c.replicas = 0
+	}
+	for range clusterMasters * (1 + c.replicas) {
+		s, err := g.newServer(ctx, serverSpec{cluster: true, tls: opts.TLS})
 		if err != nil {
-			t.Fatalf("redistest: start cluster node: %v", err)
+			return nil, fmt.Errorf("cluster node: %w", err)
 		}
 		c.nodes = append(c.nodes, s)
 	}
 
-	ctx, cancel := context.WithTimeout(t.Context(), clusterStartTimeout)
+	ctx, cancel := context.WithTimeout(ctx, clusterStartTimeout)
 	defer cancel()
-	args := append([]string{"--cluster", "create"}, c.Addrs()...)
-	args = append(args, "--cluster-replicas", "1", "--cluster-yes")
+	var args []string
+	if opts.TLS != nil {
+		args = opts.TLS.cliArgs()
+	}
+	args = append(args, "--cluster", "create")
+	args = append(args, c.Addrs()...)
+	args = append(args, "--cluster-replicas", strconv.Itoa(c.replicas), "--cluster-yes")
 	out, err := exec.CommandContext(ctx, "redis-cli", args...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("redistest: redis-cli --cluster create: %v\n%s", err, out)
+		return nil, fmt.Errorf("redis-cli --cluster create: %w\n%s", err, out)
 	}
-
-	if err := poll(clusterStartTimeout, func() error { return c.checkFormed(t.Context()) }); err != nil {
-		t.Fatalf("redistest: cluster %v did not form: %v", c.Addrs(), err)
+	if err := testenv.Poll(ctx, clusterStartTimeout, func() error { return c.checkFormed(ctx) }); err != nil {
+		return nil, fmt.Errorf("cluster %v did not form: %w", c.Addrs(), err)
 	}
-	return c
+	return c, nil
 }
 
-// Addrs returns the addresses of all 6 nodes, "127.0.0.1:PORT", in the
-// order given to redis-cli --cluster create, which made the first three
-// masters.
+// Addrs returns the addresses of all nodes, "127.0.0.1:PORT", in the order
+// given to redis-cli --cluster create, which made the first three masters.
 func (c *ClusterSet) Addrs() []string {
-	addrs := make([]string, len(c.nodes))
-	for i, n := range c.nodes {
-		addrs[i] = n.Addr()
-	}
-	return addrs
+	return addrs(c.nodes)
 }
 
-// Nodes returns all 6 nodes, in the order of Addrs.
+// Nodes returns all nodes, in the order of Addrs.
 func (c *ClusterSet) Nodes() []*Server {
 	return slices.Clone(c.nodes)
 }
@@ -87,7 +120,7 @@ func (c *ClusterSet) Masters(t testing.TB) []*Server {
 		if !n.Running() {
 			continue
 		}
-		role, err := doStrings(t.Context(), n.Addr(), "ROLE")
+		role, err := n.doStrings(t.Context(), "ROLE")
 		if err == nil && len(role) > 0 && role[0] == "master" {
 			masters = append(masters, n)
 		}
@@ -101,7 +134,7 @@ func (c *ClusterSet) Masters(t testing.TB) []*Server {
 // take over. It fails the test after timeout.
 func (c *ClusterSet) WaitClusterOK(t testing.TB, timeout time.Duration) {
 	t.Helper()
-	if err := poll(timeout, func() error { return c.checkOK(t.Context()) }); err != nil {
+	if err := testenv.Poll(t.Context(), timeout, func() error { return c.checkOK(t.Context()) }); err != nil {
 		t.Fatalf("redistest: cluster %v: %v", c.Addrs(), err)
 	}
 }
@@ -120,8 +153,8 @@ func (n clusterNode) failing() bool {
 	return n.is("fail") || n.is("fail?") || n.is("handshake") || n.is("noaddr")
 }
 
-func clusterNodes(ctx context.Context, addr string) ([]clusterNode, error) {
-	out, err := doString(ctx, addr, "CLUSTER", "NODES")
+func (s *Server) clusterNodes(ctx context.Context) ([]clusterNode, error) {
+	out, err := s.doString(ctx, "CLUSTER", "NODES")
 	if err != nil {
 		return nil, err
 	}
@@ -152,14 +185,14 @@ func (c *ClusterSet) checkOK(ctx context.Context) error {
 		if !running[n.Addr()] {
 			continue
 		}
-		info, err := doString(ctx, n.Addr(), "CLUSTER", "INFO")
+		info, err := n.doString(ctx, "CLUSTER", "INFO")
 		if err != nil {
 			return err
 		}
 		if st := infoField(info, "cluster_state"); st != "ok" {
 			return fmt.Errorf("%s: cluster_state:%s", n.Addr(), st)
 		}
-		nodes, err := clusterNodes(ctx, n.Addr())
+		nodes, err := n.clusterNodes(ctx)
 		if err != nil {
 			return err
 		}
@@ -172,15 +205,15 @@ func (c *ClusterSet) checkOK(ctx context.Context) error {
 	return nil
 }
 
-// checkFormed is Cluster's start condition: checkOK, plus every node knows
-// 3 healthy masters with slots and 3 connected replicas, and every replica
-// reports its link to its master up.
+// checkFormed is the start condition: checkOK, plus every node knows the 3
+// healthy masters with slots and their connected replicas, and every
+// replica reports its link to its master up.
 func (c *ClusterSet) checkFormed(ctx context.Context) error {
 	if err := c.checkOK(ctx); err != nil {
 		return err
 	}
 	for _, n := range c.nodes {
-		nodes, err := clusterNodes(ctx, n.Addr())
+		nodes, err := n.clusterNodes(ctx)
 		if err != nil {
 			return err
 		}
@@ -194,10 +227,10 @@ func (c *ClusterSet) checkFormed(ctx context.Context) error {
 				replicas++
 			}
 		}
-		if masters != clusterMasters || replicas != clusterReplicas {
+		if masters != clusterMasters || replicas != clusterMasters*c.replicas {
 			return fmt.Errorf("%s sees %d healthy masters and %d replicas", n.Addr(), masters, replicas)
 		}
-		info, err := doString(ctx, n.Addr(), "INFO", "replication")
+		info, err := n.doString(ctx, "INFO", "replication")
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package redistest
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strings"
@@ -23,13 +24,15 @@ const (
 	commandTimeout = 5 * time.Second
 )
 
-// do sends one command to addr on a fresh client and returns the reply.
-// Error replies, such as "ERR ..." or "LOADING ...", are returned as
-// *rueidis.RedisError, and null replies as rueidis.Nil; both come wrapped,
-// so test them with errors.As and errors.Is.
-func do(ctx context.Context, addr string, args ...string) (rueidis.RedisMessage, error) {
+// do sends one command to addr on a fresh client, over TLS with conf
+// unless it is nil, and returns the reply. Error replies, such as "ERR
+// ..." or "LOADING ...", are returned as *rueidis.RedisError, and null
+// replies as rueidis.Nil; both come wrapped, so test them with errors.As
+// and errors.Is.
+func do(ctx context.Context, addr string, conf *tls.Config, args ...string) (rueidis.RedisMessage, error) {
 	client, err := rueidis.NewClient(rueidis.ClientOption{
 		InitAddress:       []string{addr},
+		TLSConfig:         conf,
 		ForceSingleClient: true, // a cluster node or a sentinel, never its topology
 		DisableCache:      true,
 		DisableRetry:      true,
@@ -59,31 +62,36 @@ func do(ctx context.Context, addr string, args ...string) (rueidis.RedisMessage,
 	return msg, nil
 }
 
+// do sends one command to the server; see the function do.
+func (s *Server) do(ctx context.Context, args ...string) (rueidis.RedisMessage, error) {
+	return do(ctx, s.Addr(), s.tls, args...)
+}
+
 // doString runs a command whose reply is a string, such as PING or INFO.
-func doString(ctx context.Context, addr string, args ...string) (string, error) {
-	msg, err := do(ctx, addr, args...)
+func (s *Server) doString(ctx context.Context, args ...string) (string, error) {
+	msg, err := s.do(ctx, args...)
 	if err != nil {
 		return "", err
 	}
-	s, err := msg.ToString()
+	str, err := msg.ToString()
 	if err != nil {
-		return "", fmt.Errorf("%s %s: %w", addr, strings.Join(args, " "), err)
+		return "", fmt.Errorf("%s %s: %w", s.Addr(), strings.Join(args, " "), err)
 	}
-	return s, nil
+	return str, nil
 }
 
 // doStrings runs a command whose reply is an array, such as ROLE (of which
 // the harness reads only the first element) or SENTINEL
 // GET-MASTER-ADDR-BY-NAME. Elements that are not strings, such as ROLE's
 // replication offset, come back as "".
-func doStrings(ctx context.Context, addr string, args ...string) ([]string, error) {
-	msg, err := do(ctx, addr, args...)
+func (s *Server) doStrings(ctx context.Context, args ...string) ([]string, error) {
+	msg, err := s.do(ctx, args...)
 	if err != nil {
 		return nil, err
 	}
 	out, err := msg.AsStrSlice()
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", addr, strings.Join(args, " "), err)
+		return nil, fmt.Errorf("%s %s: %w", s.Addr(), strings.Join(args, " "), err)
 	}
 	return out, nil
 }

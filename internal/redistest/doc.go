@@ -1,6 +1,6 @@
-// Package redistest gives tests real Redis servers: private ones they own
-// and may kill, and the shared ones that scripts/test.sh starts and
-// announces through environment variables.
+// Package redistest is the one Redis test harness: it starts real
+// redis-server processes for tests, and, through cmd/redisenv, the shared
+// deployments that scripts/test.sh announces in TEST_* variables.
 //
 // Private servers are started from the redis-server binary on free
 // loopback ports, without persistence, in t.TempDir(), and are killed by
@@ -19,16 +19,26 @@
 //	ss.Master().Kill()
 //	addr := ss.WaitFailover(t, 15*time.Second)
 //
-// Tests that only need a server read its address from the environment:
+//	files := redistest.RequireTLSFiles(t) // the test CA of scripts/test.sh
+//	tls := redistest.StandaloneTLS(t, redistest.TLS{Files: files, AuthClients: true})
+//	conf, err := files.ClientConfig(true) // trusts the CA, presents the client pair
 //
-//	url := redistest.Require(t, redistest.EnvRedisURL)
+// Tests that only need a server read its address from the environment,
+// with the names declared here (EnvRedisURL, EnvRedisClusterNodes, ...):
 //
-// Require skips the test when the variable is empty, or fails it when
-// REQUIRE_SERVICES=1 (as on CI), so a missing service never passes
+//	url := testenv.Require(t, redistest.EnvRedisURL)
+//
+// testenv.Require skips the test when the variable is empty, or fails it
+// when REQUIRE_SERVICES=1 (as on CI), so a missing service never passes
 // silently. Standalone, Cluster and Sentinel do the same when redis-server
 // or redis-cli is not installed.
 //
-// Waits are polls with deadlines, never fixed sleeps. Server, ClusterSet
-// and SentinelSet are safe for concurrent use; the functions taking a
-// testing.TB must be called from the test's goroutine, as t.Fatal requires.
+// Outside a test, a Group starts the same deployments with a context and
+// returns errors; Group.Close kills every process it started, and only
+// those. cmd/redisenv is such a Group behind a command line.
+//
+// Waits are testenv.Poll with deadlines, never fixed sleeps. Group, Server,
+// ClusterSet and SentinelSet are safe for concurrent use; the functions
+// taking a testing.TB must be called from the test's goroutine, as t.Fatal
+// requires.
 package redistest

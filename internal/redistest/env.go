@@ -2,14 +2,16 @@ package redistest
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
-	"strings"
 	"sync"
 	"testing"
+
+	"github.com/filecache/filecache/internal/testenv"
 )
 
-// Environment variables set by scripts/test.sh for the tests.
+// Environment variables that scripts/test.sh sets for the tests, from what
+// cmd/redisenv started. Read them with testenv.Require or
+// testenv.RequireList.
 const (
 	// EnvRedisURL is a standalone Redis, as redis://127.0.0.1:PORT/0.
 	EnvRedisURL = "TEST_REDIS_URL"
@@ -20,49 +22,29 @@ const (
 	EnvRedisSentinelAddrs = "TEST_REDIS_SENTINEL_ADDRS"
 	// EnvRedisSentinelMaster is the master name the sentinels monitor.
 	EnvRedisSentinelMaster = "TEST_REDIS_SENTINEL_MASTER"
-	// EnvDatabaseURL is a PostgreSQL URL, as postgres://user@host:port/db.
-	EnvDatabaseURL = "TEST_DATABASE_URL"
-	// EnvRequireServices, when "1", turns every skip for a missing service
-	// or binary into a test failure. .ci/run sets it.
-	EnvRequireServices = "REQUIRE_SERVICES"
+
+	// EnvRedisTLSURL is a standalone Redis that accepts only TLS and does
+	// not ask for a client certificate, as rediss://127.0.0.1:PORT/0.
+	EnvRedisTLSURL = "TEST_REDIS_TLS_URL"
+	// EnvRedisMTLSURL is a standalone Redis that accepts only TLS with a
+	// client certificate signed by the CA (mutual TLS), as
+	// rediss://127.0.0.1:PORT/0.
+	EnvRedisMTLSURL = "TEST_REDIS_MTLS_URL"
+	// EnvRedisTLSClusterNodes lists the 3 masters (no replicas) of a Redis
+	// Cluster that accepts only TLS, as host:port,host:port,host:port.
+	EnvRedisTLSClusterNodes = "TEST_REDIS_TLS_CLUSTER_NODES"
+	// EnvRedisTLSCAFile is the PEM file of the CA that signed the TLS
+	// servers' and the client's certificates.
+	EnvRedisTLSCAFile = "TEST_REDIS_TLS_CA_FILE"
+	// EnvRedisTLSCertFile is the PEM file of the client certificate.
+	EnvRedisTLSCertFile = "TEST_REDIS_TLS_CERT_FILE"
+	// EnvRedisTLSKeyFile is the PEM file of the client certificate's key.
+	EnvRedisTLSKeyFile = "TEST_REDIS_TLS_KEY_FILE"
 )
 
-// MasterName is the name under which Sentinel and scripts/redis-sentinel.sh
-// monitor their master.
+// MasterName is the name under which the sentinels of Sentinel monitor
+// their master.
 const MasterName = "filecache"
-
-// ServicesRequired reports whether REQUIRE_SERVICES=1 is set, that is
-// whether a missing service fails tests instead of skipping them.
-func ServicesRequired() bool {
-	return os.Getenv(EnvRequireServices) == "1"
-}
-
-// Require returns the value of the environment variable env. When it is
-// empty the test is skipped, or failed if REQUIRE_SERVICES=1.
-func Require(t testing.TB, env string) string {
-	t.Helper()
-	if v := os.Getenv(env); v != "" {
-		return v
-	}
-	missing(t, "%s is not set; run the tests with `bash scripts/test.sh`, which starts the services and sets it", env)
-	return ""
-}
-
-// RequireList is Require for a comma-separated list such as
-// TEST_REDIS_CLUSTER_NODES; it trims spaces and drops empty items.
-func RequireList(t testing.TB, env string) []string {
-	t.Helper()
-	var list []string
-	for item := range strings.SplitSeq(Require(t, env), ",") {
-		if item = strings.TrimSpace(item); item != "" {
-			list = append(list, item)
-		}
-	}
-	if len(list) == 0 {
-		missing(t, "%s lists no address; run the tests with `bash scripts/test.sh`", env)
-	}
-	return list
-}
 
 var lookBinaries = sync.OnceValue(func() error {
 	for _, name := range []string{"redis-server", "redis-cli"} {
@@ -73,21 +55,12 @@ var lookBinaries = sync.OnceValue(func() error {
 	return nil
 })
 
-// RequireBinary skips the test, or fails it if REQUIRE_SERVICES=1, when
-// redis-server or redis-cli is not in PATH. Standalone, Cluster and
-// Sentinel call it.
-func RequireBinary(t testing.TB) {
+// RequireBinaries skips the test, or fails it if REQUIRE_SERVICES=1, when
+// redis-server or redis-cli is not in PATH. Every function that starts
+// servers for a test calls it.
+func RequireBinaries(t testing.TB) {
 	t.Helper()
 	if err := lookBinaries(); err != nil {
-		missing(t, "%v", err)
+		testenv.Unavailable(t, "%v", err)
 	}
-}
-
-func missing(t testing.TB, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if ServicesRequired() {
-		t.Fatalf("%s=1: %s", EnvRequireServices, msg)
-	}
-	t.Skip(msg)
 }

@@ -1,15 +1,17 @@
 package redistest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/filecache/filecache/internal/testenv"
 )
 
 const (
@@ -40,19 +42,26 @@ type SentinelSet struct {
 // is not installed.
 func Sentinel(t testing.TB) *SentinelSet {
 	t.Helper()
-	RequireBinary(t)
-	master, err := newServer(t, serverSpec{})
+	s, err := testGroup(t).Sentinel(t.Context())
+	return must(t, s, err, "sentinel set")
+}
+
+// Sentinel starts a master, a replica of it and 3 sentinels, and returns
+// once the replica is in sync and every sentinel reports the master, its
+// replica and the 2 other sentinels.
+func (g *Group) Sentinel(ctx context.Context) (*SentinelSet, error) {
+	master, err := g.newServer(ctx, serverSpec{})
 	if err != nil {
-		t.Fatalf("redistest: start sentinel master: %v", err)
+		return nil, fmt.Errorf("sentinel master: %w", err)
 	}
-	replica, err := newServer(t, serverSpec{args: []string{"--replicaof", "127.0.0.1", fmt.Sprint(master.Port())}})
+	replica, err := g.newServer(ctx, serverSpec{args: []string{"--replicaof", "127.0.0.1", fmt.Sprint(master.Port())}})
 	if err != nil {
-		t.Fatalf("redistest: start sentinel replica: %v", err)
+		return nil, fmt.Errorf("sentinel replica: %w", err)
 	}
 	// Sentinels find replicas in the master's INFO, which they read once
 	// on connecting and then every 10s: start them after the sync.
-	err = poll(sentinelStartTimeout, func() error {
-		info, err := doString(t.Context(), replica.Addr(), "INFO", "replication")
+	err = testenv.Poll(ctx, sentinelStartTimeout, func() error {
+		info, err := replica.doString(ctx, "INFO", "replication")
 		if err != nil {
 			return err
 		}
@@ -62,7 +71,7 @@ func Sentinel(t testing.TB) *SentinelSet {
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("redistest: sentinel replica did not sync: %v", err)
+		return nil, fmt.Errorf("sentinel replica did not sync: %w", err)
 	}
 
 	s := &SentinelSet{master: master, replica: replica}
@@ -72,7 +81,7 @@ sentinel failover-timeout %[1]s 3000
 sentinel parallel-syncs %[1]s 1
 `, MasterName, master.Port(), sentinelQuorum)
 	for range sentinelCount {
-		sn, err := newServer(t, serverSpec{
+		sn, err := g.newServer(ctx, serverSpec{
 			sentinel: true,
 			writeConf: func(dir string, _ int) (string, error) {
 				path := filepath.Join(dir, "sentinel.conf")
@@ -80,14 +89,14 @@ sentinel parallel-syncs %[1]s 1
 			},
 		})
 		if err != nil {
-			t.Fatalf("redistest: start sentinel: %v", err)
+			return nil, fmt.Errorf("sentinel: %w", err)
 		}
 		s.sentinels = append(s.sentinels, sn)
 	}
 
-	err = poll(sentinelStartTimeout, func() error {
+	err = testenv.Poll(ctx, sentinelStartTimeout, func() error {
 		for _, sn := range s.sentinels {
-			kv, err := doStrings(t.Context(), sn.Addr(), "SENTINEL", "MASTER", MasterName)
+			kv, err := sn.doStrings(ctx, "SENTINEL", "MASTER", MasterName)
 			if err != nil {
 				return err
 			}
@@ -100,23 +109,14 @@ sentinel parallel-syncs %[1]s 1
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("redistest: sentinels did not agree: %v", err)
+		return nil, fmt.Errorf("sentinels did not agree: %w", err)
 	}
-	return s
+	return s, nil
 }
 
 // Addrs returns the sentinels' addresses, "127.0.0.1:PORT".
 func (s *SentinelSet) Addrs() []string {
-	addrs := make([]string, len(s.sentinels))
-	for i, sn := range s.sentinels {
-		addrs[i] = sn.Addr()
-	}
-	return addrs
-}
-
-// Sentinels returns the 3 sentinel servers, in the order of Addrs.
-func (s *SentinelSet) Sentinels() []*Server {
-	return slices.Clone(s.sentinels)
+	return addrs(s.sentinels)
 }
 
 // MasterName returns the name the sentinels monitor the master under,
@@ -150,14 +150,14 @@ func (s *SentinelSet) WaitFailover(t testing.TB, timeout time.Duration) string {
 	t.Helper()
 	old := s.Master().Addr()
 	var addr string
-	err := poll(timeout, func() error {
+	err := testenv.Poll(t.Context(), timeout, func() error {
 		addr = ""
 		answered := 0
 		for _, sn := range s.sentinels {
 			if !sn.Running() {
 				continue
 			}
-			hp, err := doStrings(t.Context(), sn.Addr(), "SENTINEL", "GET-MASTER-ADDR-BY-NAME", MasterName)
+			hp, err := sn.doStrings(t.Context(), "SENTINEL", "GET-MASTER-ADDR-BY-NAME", MasterName)
 			if err != nil || len(hp) != 2 {
 				continue
 			}
@@ -174,7 +174,11 @@ func (s *SentinelSet) WaitFailover(t testing.TB, timeout time.Duration) string {
 		if answered < sentinelQuorum {
 			return fmt.Errorf("only %d sentinels answer", answered)
 		}
-		role, err := doStrings(t.Context(), addr, "ROLE")
+		candidate := s.Replica()
+		if candidate.Addr() != addr {
+			return fmt.Errorf("sentinels report %s, which is not the replica %s", addr, candidate.Addr())
+		}
+		role, err := candidate.doStrings(t.Context(), "ROLE")
 		if err != nil {
 			return err
 		}
@@ -187,9 +191,7 @@ func (s *SentinelSet) WaitFailover(t testing.TB, timeout time.Duration) string {
 		t.Fatalf("redistest: sentinel failover from %s: %v", old, err)
 	}
 	s.mu.Lock()
-	if s.replica.Addr() == addr {
-		s.master, s.replica = s.replica, s.master
-	}
+	s.master, s.replica = s.replica, s.master
 	s.mu.Unlock()
 	return addr
 }

@@ -2,7 +2,7 @@ package redistest
 
 import (
 	"context"
-	"errors"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/filecache/filecache/internal/testenv"
 )
 
 const (
@@ -22,31 +24,32 @@ const (
 	startTimeout = 10 * time.Second
 	// stopTimeout bounds how long Stop waits after SIGTERM before SIGKILL.
 	stopTimeout = 10 * time.Second
-	// startAttempts is how often a new server is tried on fresh ports when
-	// it exits during startup, typically because another process took a
-	// port in between.
+	// startAttempts is how often a new server is tried on fresh ports.
 	startAttempts = 3
 )
 
-// Server is one redis-server process owned by a test: a standalone server,
-// a cluster node, a replica or a sentinel. It listens on 127.0.0.1 only and
-// keeps no data on disk. It is safe for concurrent use.
+// Server is one redis-server process owned by a Group: a standalone
+// server, a cluster node, a replica or a sentinel. It listens on 127.0.0.1
+// only, with TLS only if it was started with TLS, and keeps no data on
+// disk. It is safe for concurrent use.
 type Server struct {
-	dir     string   // data directory; holds redis.log and nodes.conf
-	port    int      // client port, kept across restarts
-	busPort int      // cluster bus port, or 0 when not a cluster node
-	conf    string   // config file given first on the command line, or ""
-	args    []string // extra arguments, appended last
+	dir     string      // data directory; holds redis.log and nodes.conf
+	port    int         // client port, kept across restarts
+	busPort int         // cluster bus port, or 0 when not a cluster node
+	conf    string      // config file given first on the command line, or ""
+	args    []string    // extra arguments, appended last
+	tls     *tls.Config // the harness's client configuration, nil without TLS
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd     // nil when not started or after Kill/Stop
 	exited chan struct{} // closed when cmd has exited
 }
 
-// serverSpec says how to start a Server; ports are chosen by newServer.
+// serverSpec says how to start a Server; ports are chosen by the Group.
 type serverSpec struct {
 	cluster  bool // cluster node: also pick a bus port
 	sentinel bool // sentinel: writeConf must produce its config file
+	tls      *TLS // accept TLS connections only
 	// writeConf, when set, writes the config file in dir for the chosen
 	// port and returns its path.
 	writeConf func(dir string, port int) (string, error)
@@ -62,51 +65,29 @@ type serverSpec struct {
 // is not installed.
 func Standalone(t testing.TB, args ...string) *Server {
 	t.Helper()
-	RequireBinary(t)
-	s, err := newServer(t, serverSpec{args: args})
-	if err != nil {
-		t.Fatalf("redistest: start redis-server: %v", err)
-	}
-	return s
+	s, err := testGroup(t).Standalone(t.Context(), args...)
+	return must(t, s, err, "redis-server")
 }
 
-// newServer starts a server on fresh ports, retrying on new ports when the
-// process exits during startup, and registers its Kill with t.Cleanup.
-func newServer(t testing.TB, spec serverSpec) (*Server, error) {
+// StandaloneTLS is Standalone for a server that accepts only TLS
+// connections, configured by conf; its URL is rediss://.
+func StandaloneTLS(t testing.TB, conf TLS, args ...string) *Server {
 	t.Helper()
-	var errs []error
-	for range startAttempts {
-		n := 1
-		if spec.cluster {
-			n = 2
-		}
-		ports, err := freePorts(n)
-		if err != nil {
-			return nil, err
-		}
-		s := &Server{dir: t.TempDir(), port: ports[0], args: spec.args}
-		if spec.cluster {
-			s.busPort = ports[1]
-		}
-		if spec.writeConf != nil {
-			if s.conf, err = spec.writeConf(s.dir, s.port); err != nil {
-				return nil, err
-			}
-		}
-		if spec.sentinel {
-			s.args = append(s.args, "--sentinel")
-		}
-		t.Cleanup(s.Kill)
-		s.mu.Lock()
-		err = s.startLocked(t.Context())
-		s.mu.Unlock()
-		if err == nil {
-			return s, nil
-		}
-		s.Kill()
-		errs = append(errs, err)
-	}
-	return nil, errors.Join(errs...)
+	s, err := testGroup(t).StandaloneTLS(t.Context(), conf, args...)
+	return must(t, s, err, "TLS redis-server")
+}
+
+// Standalone starts a redis-server on a free loopback port with no
+// persistence and waits until it answers PING. args are extra
+// redis-server arguments; they come last and so override the defaults.
+func (g *Group) Standalone(ctx context.Context, args ...string) (*Server, error) {
+	return g.newServer(ctx, serverSpec{args: args})
+}
+
+// StandaloneTLS is Standalone for a server that accepts only TLS
+// connections, configured by conf.
+func (g *Group) StandaloneTLS(ctx context.Context, conf TLS, args ...string) (*Server, error) {
+	return g.newServer(ctx, serverSpec{tls: &conf, args: args})
 }
 
 // Addr returns the server's address, "127.0.0.1:PORT".
@@ -114,8 +95,21 @@ func (s *Server) Addr() string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
 }
 
-// URL returns the server's address as "redis://127.0.0.1:PORT/0".
+// addrs returns the addresses of servers, in their order.
+func addrs(servers []*Server) []string {
+	out := make([]string, len(servers))
+	for i, s := range servers {
+		out[i] = s.Addr()
+	}
+	return out
+}
+
+// URL returns the server's address as "redis://127.0.0.1:PORT/0", or
+// "rediss://127.0.0.1:PORT/0" when it speaks TLS.
 func (s *Server) URL() string {
+	if s.tls != nil {
+		return "rediss://" + s.Addr() + "/0"
+	}
 	return "redis://" + s.Addr() + "/0"
 }
 
@@ -179,7 +173,7 @@ func (s *Server) Restart(t testing.TB) {
 	defer s.mu.Unlock()
 	if err := s.startLocked(t.Context()); err != nil {
 		s.killLocked()
-		t.Fatalf("redistest: restart redis-server on %s: %v", s.Addr(), err)
+		t.Fatalf("redistest: restart %v", err)
 	}
 }
 
@@ -221,8 +215,12 @@ func (s *Server) startLocked(ctx context.Context) error {
 	if s.conf != "" {
 		argv = append(argv, s.conf)
 	}
+	if s.tls != nil {
+		argv = append(argv, "--port", "0", "--tls-port", strconv.Itoa(s.port))
+	} else {
+		argv = append(argv, "--port", strconv.Itoa(s.port))
+	}
 	argv = append(argv,
-		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--daemonize", "no",
 		"--dir", s.dir,
@@ -255,13 +253,13 @@ func (s *Server) startLocked(ctx context.Context) error {
 	}()
 	s.cmd, s.exited = cmd, exited
 
-	err := poll(startTimeout, func() error {
+	err := testenv.Poll(ctx, startTimeout, func() error {
 		select {
 		case <-exited:
-			return errExited
+			return fmt.Errorf("%w: the process exited", testenv.ErrGiveUp)
 		default:
 		}
-		_, err := doString(ctx, s.Addr(), "PING")
+		_, err := s.doString(ctx, "PING")
 		return err
 	})
 	if err != nil {

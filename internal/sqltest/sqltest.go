@@ -19,11 +19,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/filecache/filecache/internal/redistest"
+	"github.com/filecache/filecache/internal/testenv"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite" // the "sqlite" driver of Exec
 )
+
+// EnvDatabaseURL names the PostgreSQL database that tests make their
+// schemas in, as postgres://user@host:port/db; scripts/test.sh sets it.
+const EnvDatabaseURL = "TEST_DATABASE_URL"
 
 // Engine is one kind of database tests run against.
 type Engine struct {
@@ -47,7 +51,7 @@ func SQLiteDSN(t testing.TB) string {
 // dropped after t.
 func PostgresDSN(t testing.TB) string {
 	t.Helper()
-	base := redistest.Require(t, redistest.EnvDatabaseURL)
+	base := testenv.Require(t, EnvDatabaseURL)
 	schema := "test_" + strings.ReplaceAll(uuid.NewString(), "-", "")
 	ident := pgx.Identifier{schema}.Sanitize()
 	exec := func(ctx context.Context, sql string) error {
