@@ -121,94 +121,117 @@ func EscapeGlob(s string) string {
 
 // MatchGlob reports whether s matches the Redis glob pattern, with the
 // semantics of Redis' KEYS and SCAN MATCH: * any run of bytes, ? one byte,
-// [abc], [^abc] and [a-z] classes, and \ escaping the next byte.
+// [abc], [^abc] and [a-z] classes, and \ escaping the next byte. It follows
+// Redis' own matcher (stringmatchlen in util.c) step by step, corner cases
+// included: an unclosed class, a range whose end is ']', a range between
+// bytes above 0x7f (compared as signed chars, as Redis does on x86-64 and
+// arm64 Linux). cache/redisstore's FuzzMatchGlobRedis holds it against a
+// real redis-server.
 func MatchGlob(pattern, s string) bool {
-	// Iterative matching with one backtrack point for the last '*', which is
-	// enough for glob patterns and bounds the work to O(len(pattern)*len(s)).
-	px, sx := 0, 0
-	starP, starS := -1, -1
-	for sx < len(s) {
-		if px < len(pattern) {
-			switch pattern[px] {
-			case '*':
-				starP, starS = px, sx
-				px++
-				continue
-			case '?':
-				px++
-				sx++
-				continue
-			case '[':
-				if ok, next := matchClass(pattern, px, s[sx]); ok {
-					px, sx = next, sx+1
-					continue
-				}
-			case '\\':
-				if px+1 < len(pattern) {
-					if pattern[px+1] == s[sx] {
-						px, sx = px+2, sx+1
-						continue
-					}
-				} else if s[sx] == '\\' {
-					px, sx = px+1, sx+1
-					continue
-				}
-			default:
-				if pattern[px] == s[sx] {
-					px, sx = px+1, sx+1
-					continue
-				}
-			}
-		}
-		if starP < 0 {
-			return false
-		}
-		starS++
-		px, sx = starP+1, starS
+	if pattern == "*" {
+		return true // KEYS and SCAN match every key without the matcher
 	}
-	for px < len(pattern) && pattern[px] == '*' {
-		px++
-	}
-	return px == len(pattern)
+	skip := false
+	return matchGlob(pattern, s, &skip, 0)
 }
 
-// matchClass matches c against the class that starts at pattern[open] == '['
-// and returns whether it matched and the index just after the class.
-func matchClass(pattern string, open int, c byte) (bool, int) {
-	i := open + 1
-	negate := i < len(pattern) && pattern[i] == '^'
-	if negate {
-		i++
+// matchGlobMaxNesting is Redis' protection against abusive patterns: a
+// deeper recursion does not match.
+const matchGlobMaxNesting = 1000
+
+func matchGlob(p, s string, skipLonger *bool, nesting int) bool {
+	if nesting > matchGlobMaxNesting {
+		return false
 	}
-	matched := false
-	for i < len(pattern) && pattern[i] != ']' {
-		switch {
-		case pattern[i] == '\\' && i+1 < len(pattern):
-			i++
-			if pattern[i] == c {
-				matched = true
+	// at returns p[i], or 0 past its end: Redis reads the NUL that ends
+	// its strings.
+	at := func(p string, i int) byte {
+		if i < len(p) {
+			return p[i]
+		}
+		return 0
+	}
+	for len(p) > 0 && len(s) > 0 {
+		switch p[0] {
+		case '*':
+			for len(p) > 0 && at(p, 1) == '*' {
+				p = p[1:]
 			}
-			i++
-		case i+2 < len(pattern) && pattern[i+1] == '-' && pattern[i+2] != ']':
-			lo, hi := pattern[i], pattern[i+2]
-			if lo > hi {
-				lo, hi = hi, lo
+			if len(p) == 1 {
+				return true
 			}
-			if c >= lo && c <= hi {
-				matched = true
+			for len(s) > 0 {
+				if matchGlob(p[1:], s, skipLonger, nesting+1) {
+					return true
+				}
+				if *skipLonger {
+					return false
+				}
+				s = s[1:]
 			}
-			i += 3
+			*skipLonger = true
+			return false
+		case '?':
+			s = s[1:]
+		case '[':
+			p = p[1:]
+			not := at(p, 0) == '^'
+			if not {
+				p = p[1:]
+			}
+			match := false
+			for {
+				if at(p, 0) == '\\' && len(p) >= 2 {
+					p = p[1:]
+					if p[0] == s[0] {
+						match = true
+					}
+				} else if at(p, 0) == ']' {
+					break
+				} else if len(p) == 0 {
+					// An unclosed class: Redis steps back so that the
+					// step after the switch ends the pattern.
+					p = " " // one byte, consumed below
+					break
+				} else if len(p) >= 3 && p[1] == '-' {
+					start, end, c := int8(p[0]), int8(p[2]), int8(s[0])
+					if start > end {
+						start, end = end, start
+					}
+					p = p[2:]
+					if c >= start && c <= end {
+						match = true
+					}
+				} else if p[0] == s[0] {
+					match = true
+				}
+				p = p[1:]
+			}
+			if not {
+				match = !match
+			}
+			if !match {
+				return false
+			}
+			s = s[1:]
+		case '\\':
+			if len(p) >= 2 {
+				p = p[1:]
+			}
+			fallthrough
 		default:
-			if pattern[i] == c {
-				matched = true
+			if p[0] != s[0] {
+				return false
 			}
-			i++
+			s = s[1:]
+		}
+		p = p[1:]
+		if len(s) == 0 {
+			for at(p, 0) == '*' {
+				p = p[1:]
+			}
+			break
 		}
 	}
-	// Like Redis, an unterminated class runs to the end of the pattern.
-	next := i
-	if i < len(pattern) {
-		next = i + 1
-	}
-	return matched != negate, next
+	return len(p) == 0 && len(s) == 0
 }

@@ -18,13 +18,12 @@ import (
 // cache stands for the cache the relay delivers to: it records the keys
 // delivered, and can be made unreachable or made to reject some keys.
 type cache struct {
-	mu          sync.Mutex
-	deleted     []string
-	down        bool
-	reject      map[string]bool
-	delivered   chan string
-	rejections  int
-	deliveryErr error
+	mu         sync.Mutex
+	deleted    []string
+	down       bool
+	reject     map[string]bool
+	delivered  chan string
+	rejections int
 }
 
 func newCache() *cache {
