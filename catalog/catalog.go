@@ -426,8 +426,11 @@ func (c *Catalog) write(ctx context.Context, change func(tx files.Tx) (outbox.In
 	// The client has its answer only after this: its next read on this
 	// instance must not see the old value.
 	if err := c.apply(ictx, inv, "write"); err != nil {
-		c.relay.Failed(ictx, entry)
-		c.log.Warn("invalidation deferred to the outbox relays; reads bypass the cache until it is delivered", "entry", entry, "err", err)
+		if c.relay.Failed(ictx, entry) {
+			c.log.Warn("invalidation delivered by another instance; reads here bypass the cache until this one reaches it", "entry", entry, "err", err)
+		} else {
+			c.log.Warn("invalidation deferred to the outbox relays; reads bypass the cache until it is delivered", "entry", entry, "err", err)
+		}
 		return nil
 	}
 	c.relay.Delivered(ictx, entry)

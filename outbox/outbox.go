@@ -55,6 +55,9 @@ type Store interface {
 	Prune(ctx context.Context, doneBefore time.Time) (int64, error)
 	// Backlog reports the pending and set-aside entries.
 	Backlog(ctx context.Context) (Backlog, error)
+	// Done reports whether entry id is done (delivered or set aside); an
+	// unknown id is done (pruned).
+	Done(ctx context.Context, id int64) (bool, error)
 }
 
 // Signal is a message between the relays of the processes sharing a store.
@@ -67,6 +70,9 @@ const (
 	// SignalPending is sent by a writer that could not deliver its entry:
 	// every relay delivers the pending entries at once.
 	SignalPending Signal = "pending"
+	// SignalDelivered is sent by a relay that delivered entries on a
+	// SignalPending: the writers waiting for them may acknowledge.
+	SignalDelivered Signal = "delivered"
 )
 
 // Notifier is implemented by a Store that can signal every process using

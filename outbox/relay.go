@@ -18,6 +18,7 @@ const (
 	DefaultMaxAttempts  = 5
 	DefaultRetryBackoff = time.Second
 	DefaultMaxBackoff   = time.Minute
+	DefaultHandoff      = 250 * time.Millisecond
 )
 
 // signalTimeout bounds sending a signal and marking a batch done.
@@ -50,6 +51,12 @@ type Options struct {
 	RetryBackoff time.Duration
 	// MaxBackoff caps RetryBackoff's doubling. Default: DefaultMaxBackoff.
 	MaxBackoff time.Duration
+	// Handoff is how long Failed waits, on a store that signals, for
+	// another process to deliver the entry: a writer acknowledges only
+	// then (or when it gives up), so that the other processes' caches do
+	// not hold the old value after the acknowledgement. A negative value
+	// turns the wait off. Default: DefaultHandoff.
+	Handoff time.Duration
 	// Logger receives failures and recoveries. Default: discard.
 	Logger *slog.Logger
 	// Now is the clock. Default: time.Now.
@@ -64,7 +71,8 @@ type Deliver func(ctx context.Context, inv Invalidation) error
 type Stats struct {
 	Delivered uint64 // entries delivered by their writer
 	Relayed   uint64 // entries delivered by the relay
-	Failed    uint64 // deliveries that failed because the cache was unreachable
+	Failed    uint64 // writers' deliveries that failed (the cache unreachable from them)
+	HandedOff uint64 // of those, the entries another process delivered before the writer acknowledged
 	Rejected  uint64 // deliveries the cache rejected (ErrPoison)
 	SetAside  uint64 // entries given up on
 }
@@ -83,11 +91,16 @@ type Relay struct {
 	running    atomic.Bool
 	scheduled  atomic.Bool // a poll is scheduled after a SignalNew
 
+	// delivered is closed and replaced on every SignalDelivered: writers
+	// waiting in Failed look again.
+	dmu       sync.Mutex
+	delivered chan struct{}
+
 	// failures counts failed deliveries; cleared is failures as of the last
 	// complete drain that began after them. Pending while they differ.
 	failures, cleared atomic.Uint64
 
-	delivered, relayed, failed, rejected, setAside atomic.Uint64
+	writerDelivered, relayed, failed, handedOff, rejected, setAside atomic.Uint64
 }
 
 // NewRelay returns a Relay over store that delivers with deliver.
@@ -102,6 +115,9 @@ func NewRelay(store Store, deliver Deliver, opts Options) *Relay {
 	def(&opts.PruneAfter, DefaultPruneAfter)
 	def(&opts.RetryBackoff, DefaultRetryBackoff)
 	def(&opts.MaxBackoff, DefaultMaxBackoff)
+	if opts.Handoff == 0 {
+		opts.Handoff = DefaultHandoff
+	}
 	if opts.Batch <= 0 {
 		opts.Batch = DefaultBatch
 	}
@@ -117,6 +133,7 @@ func NewRelay(store Store, deliver Deliver, opts Options) *Relay {
 	r := &Relay{
 		store: store, deliver: deliver, opts: opts, log: opts.Logger,
 		full: make(chan struct{}, 1), poll: make(chan struct{}, 1), marks: make(chan int64, markQueue),
+		delivered: make(chan struct{}),
 	}
 	r.notifier, _ = store.(Notifier)
 	return r
@@ -125,7 +142,7 @@ func NewRelay(store Store, deliver Deliver, opts Options) *Relay {
 // Delivered records that the writer of entry id delivered it: the entry is
 // marked done with the next batch, off the writer's path.
 func (r *Relay) Delivered(ctx context.Context, id int64) {
-	r.delivered.Add(1)
+	r.writerDelivered.Add(1)
 	if r.running.Load() {
 		select {
 		case r.marks <- id:
@@ -142,17 +159,55 @@ func (r *Relay) Delivered(ctx context.Context, id int64) {
 
 // Failed records that the writer of entry id could not deliver it: this
 // process is Pending, and every relay (through the store's signal) delivers
-// the pending entries at once.
-func (r *Relay) Failed(ctx context.Context, id int64) {
+// the pending entries at once. On a store that signals, Failed then waits up
+// to Options.Handoff for another process to deliver the entry, and reports
+// whether one did: the writer acknowledges after it, so that no other
+// process's cache holds the old value once the client has its answer.
+func (r *Relay) Failed(ctx context.Context, id int64) bool {
 	r.failed.Add(1)
 	r.MarkPending()
-	if r.notifier != nil {
-		nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), signalTimeout)
-		defer cancel()
-		if err := r.notifier.Notify(nctx, SignalPending); err != nil {
-			r.log.Warn("other instances not signalled of an undelivered invalidation; they poll", "entry", id, "err", err)
+	if r.notifier == nil {
+		return false
+	}
+	ctx = context.WithoutCancel(ctx)
+	nctx, cancel := context.WithTimeout(ctx, signalTimeout)
+	defer cancel()
+	if err := r.notifier.Notify(nctx, SignalPending); err != nil {
+		r.log.Warn("other instances not signalled of an undelivered invalidation; they poll", "entry", id, "err", err)
+		return false
+	}
+	if r.opts.Handoff < 0 || !r.running.Load() {
+		return false
+	}
+	wctx, cancel := context.WithTimeout(ctx, r.opts.Handoff)
+	defer cancel()
+	for {
+		wake := r.deliveredWake()
+		if done, err := r.store.Done(wctx, id); err == nil && done {
+			r.handedOff.Add(1)
+			return true
+		}
+		select {
+		case <-wake:
+		case <-wctx.Done():
+			return false
 		}
 	}
+}
+
+// deliveredWake returns the channel closed on the next SignalDelivered.
+func (r *Relay) deliveredWake() <-chan struct{} {
+	r.dmu.Lock()
+	defer r.dmu.Unlock()
+	return r.delivered
+}
+
+// wakeDelivered wakes the writers waiting in Failed.
+func (r *Relay) wakeDelivered() {
+	r.dmu.Lock()
+	defer r.dmu.Unlock()
+	close(r.delivered)
+	r.delivered = make(chan struct{})
 }
 
 // MarkPending says that invalidations may be undelivered (a delivery
@@ -178,9 +233,10 @@ func (r *Relay) Kick() {
 // Stats returns the relay's counters.
 func (r *Relay) Stats() Stats {
 	return Stats{
-		Delivered: r.delivered.Load(),
+		Delivered: r.writerDelivered.Load(),
 		Relayed:   r.relayed.Load(),
 		Failed:    r.failed.Load(),
+		HandedOff: r.handedOff.Load(),
 		Rejected:  r.rejected.Load(),
 		SetAside:  r.setAside.Load(),
 	}
@@ -241,6 +297,8 @@ func (r *Relay) listen(ctx context.Context) {
 		switch s {
 		case SignalPending:
 			r.Kick()
+		case SignalDelivered:
+			r.wakeDelivered()
 		case SignalNew:
 			if r.scheduled.CompareAndSwap(false, true) {
 				time.AfterFunc(r.opts.Grace+r.opts.Grace/10, func() {
@@ -349,6 +407,7 @@ func (r *Relay) pass(ctx context.Context, full bool) (int, error) {
 			}
 			done += len(ok)
 			r.relayed.Add(uint64(len(ok)))
+			r.signalDelivered(ctx)
 		}
 		if failed != nil {
 			// The cache is unreachable from here: what is left stays
@@ -403,4 +462,17 @@ func (r *Relay) giveUp(ctx context.Context, e Entry, err error) {
 	r.setAside.Add(1)
 	r.log.Error("outbox entry set aside after it failed for good; its keys expire by their TTL", "entry", e.ID,
 		"keys", e.Keys, "tags", e.Tags, "attempts", e.Attempts, "err", err)
+}
+
+// signalDelivered tells the writers waiting in Failed, on any process, that
+// entries were delivered.
+func (r *Relay) signalDelivered(ctx context.Context) {
+	if r.notifier == nil {
+		return
+	}
+	nctx, cancel := context.WithTimeout(ctx, signalTimeout)
+	defer cancel()
+	if err := r.notifier.Notify(nctx, SignalDelivered); err != nil {
+		r.log.Debug("delivery not signalled", "err", err)
+	}
 }

@@ -267,37 +267,48 @@ func TestGrace(t *testing.T) {
 }
 
 // TestSignalsWakeOtherInstances: on PostgreSQL a writer's failure wakes the
-// relay of another instance at once, and an entry whose writer died is
-// delivered after its grace; neither waits for a poll.
+// relay of another instance at once, and the writer's Failed returns once
+// that instance delivered the entry (before the writer acknowledges); an
+// entry whose writer died is delivered after its grace; nothing waits for a
+// poll.
 func TestSignalsWakeOtherInstances(t *testing.T) {
 	dsn := sqltest.PostgresDSN(t)
 	writer := openStore(t, dsn)
 	other := openStore(t, dsn)
-	c := newCache()
-	wr := outbox.NewRelay(writer, c.deliver, outbox.Options{Interval: time.Hour})
-	or := outbox.NewRelay(other, c.deliver, outbox.Options{Interval: time.Hour, Grace: 500 * time.Millisecond})
+	down, up := newCache(), newCache()
+	down.setDown(true) // the writer cannot reach the cache
+	wr := outbox.NewRelay(writer, down.deliver, outbox.Options{Interval: time.Hour, Handoff: 2 * time.Second})
+	or := outbox.NewRelay(other, up.deliver, outbox.Options{Interval: time.Hour, Grace: 500 * time.Millisecond})
+	run(t, wr)
 	run(t, or)
-	eventually(t, 10*time.Second, "the other relay listening", func() bool {
-		// A signal only reaches a relay that listens: retry until one
-		// test key is delivered by a signal alone.
+	// A signal only reaches a relay that listens: probe until one entry is
+	// handed off.
+	testenvEventually(t, func() bool {
 		id := enqueue(t, writer, "probe")
-		wr.Failed(t.Context(), id)
-		select {
-		case <-c.delivered:
-			return true
-		case <-time.After(200 * time.Millisecond):
-			return false
-		}
+		return wr.Failed(t.Context(), id) && up.has("probe")
 	})
 	start := time.Now()
 	id := enqueue(t, writer, "failed")
-	wr.Failed(t.Context(), id)
-	c.await(t, "failed", 10*time.Second)
+	if !wr.Failed(t.Context(), id) {
+		t.Fatal("Failed returned before another instance delivered the entry")
+	}
+	if !up.has("failed") {
+		t.Fatal("Failed reported a handoff, but the other instance never delivered the entry")
+	}
 	t.Logf("an entry its writer could not deliver was delivered by the other instance %v later", time.Since(start))
+	if st := wr.Stats(); st.HandedOff < 1 {
+		t.Fatalf("stats %+v: no handoff counted", st)
+	}
 	// A writer that dies after commit: the commit's signal schedules the
 	// other instance's poll after the grace.
 	enqueue(t, writer, "orphan")
-	c.await(t, "orphan", 10*time.Second)
+	up.await(t, "orphan", 10*time.Second)
+}
+
+// testenvEventually polls cond for up to 10 s.
+func testenvEventually(t *testing.T, cond func() bool) {
+	t.Helper()
+	eventually(t, 10*time.Second, "the relays listening", cond)
 }
 
 // corrupt makes the keys of entry id unreadable.

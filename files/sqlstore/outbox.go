@@ -169,3 +169,15 @@ func (s *Store) Prune(ctx context.Context, doneBefore time.Time) (int64, error) 
 	}
 	return n, nil
 }
+
+// Done implements outbox.Store.
+func (s *Store) Done(ctx context.Context, id int64) (bool, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	var pending int
+	err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE id = $1 AND done_at IS NULL`, id).Scan(&pending)
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: outbox entry %d: %w", id, err)
+	}
+	return pending == 0, nil
+}
