@@ -2,142 +2,86 @@ package metrics
 
 import (
 	"context"
-	"reflect"
-	"strings"
-	"unicode"
 
 	"github.com/filecache/filecache/cache"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// statField is one integer field of cache.FamilyStats and the series it
-// becomes.
-type statField struct {
-	index []int
-	desc  *prometheus.Desc
-	typ   prometheus.ValueType
-	tier  string // the tier label value of cache_hit_total, else ""
-}
-
 var (
 	hitDesc = prometheus.NewDesc("cache_hit_total",
-		"Lookups answered by the cache, by family and tier (store: the Store, e.g. Redis; near: the in-process near cache).",
+		"Lookups answered by the cache, by family and tier (store: the Store, e.g. Redis; near: the in-process near cache; stale: a value past its TTL, served because a refresh failed or was slow).",
 		[]string{"family", "tier"}, nil)
 	nearFlushesDesc = prometheus.NewDesc("cache_near_flushes_total",
 		"Whole near-cache flushes (lost tracking connection, pattern or tag invalidations).", nil, nil)
 )
 
-// knownFields names the series of the fields of cache.FamilyStats (Hits
-// and NearHits aside: cache_hit_total). Any other unsigned field is
-// exported as the counter cache_<snake_case>_total{family}, any other
-// signed one as the gauge cache_<snake_case>{family}.
-var knownFields = map[string]struct{ name, help string }{
-	"Misses":     {"cache_miss_total", "Lookups the cache could not answer, by family."},
-	"Loads":      {"cache_load_total", "Loader calls (loads from the source of truth), by family."},
-	"LoadErrors": {"cache_load_errors_total", "Loader calls that failed (not found excluded), by family."},
-	"LeaseWaits": {"cache_lease_wait_total", "Lookups that waited on another loader's lease, by family."},
-	"Corrupt":    {"cache_corrupt_total", "Values that could not be decoded and were dropped, by family."},
-	"Errors":     {"cache_store_errors_total", "Store operations that failed, by family."},
-	"NearSize":   {"cache_near_entries", "Entries held by the near cache, by family."},
+// familySeries is one series of cache.FamilyStats, by family.
+type familySeries struct {
+	desc *prometheus.Desc
+	typ  prometheus.ValueType
+	get  func(cache.FamilyStats) float64
 }
 
-// statFields maps every integer field of cache.FamilyStats to its series.
-// It reads the type, not a value, so a field added to FamilyStats is
-// exported without a change here.
-func statFields() []statField {
-	t := reflect.TypeFor[cache.FamilyStats]()
-	var out []statField
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		sf := statField{index: f.Index, typ: prometheus.CounterValue}
-		suffix := "_total"
-		switch f.Type.Kind() {
-		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-			sf.typ, suffix = prometheus.GaugeValue, ""
-		default:
-			continue
-		}
-		switch f.Name {
-		case "Hits":
-			sf.desc, sf.tier = hitDesc, "store"
-		case "NearHits":
-			sf.desc, sf.tier = hitDesc, "near"
-		default:
-			k, ok := knownFields[f.Name]
-			if !ok {
-				k.name = "cache_" + snakeCase(f.Name) + suffix
-				k.help = "FamilyStats." + f.Name + ", by family."
-			}
-			sf.desc = prometheus.NewDesc(k.name, k.help, []string{"family"}, nil)
-		}
-		out = append(out, sf)
+func familyCounter(name, help string, get func(cache.FamilyStats) uint64) familySeries {
+	return familySeries{
+		desc: prometheus.NewDesc(name, help, []string{"family"}, nil),
+		typ:  prometheus.CounterValue,
+		get:  func(s cache.FamilyStats) float64 { return float64(get(s)) },
 	}
-	return out
 }
 
-// snakeCase turns "StaleServed" into "stale_served".
-func snakeCase(s string) string {
-	var b strings.Builder
-	for i, r := range s {
-		if unicode.IsUpper(r) {
-			if i > 0 {
-				b.WriteByte('_')
-			}
-			r = unicode.ToLower(r)
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+// familyMetrics are the series of cache.FamilyStats besides the hits
+// (cache_hit_total, by tier).
+var familyMetrics = []familySeries{
+	familyCounter("cache_miss_total", "Lookups the cache could not answer, by family.",
+		func(s cache.FamilyStats) uint64 { return s.Misses }),
+	familyCounter("cache_load_total", "Loader calls (loads from the source of truth), by family.",
+		func(s cache.FamilyStats) uint64 { return s.Loads }),
+	familyCounter("cache_load_errors_total", "Loader calls that failed (not found excluded), by family.",
+		func(s cache.FamilyStats) uint64 { return s.LoadErrors }),
+	familyCounter("cache_lease_wait_total", "Lookups that waited on another loader's lease, by family.",
+		func(s cache.FamilyStats) uint64 { return s.LeaseWaits }),
+	familyCounter("cache_eager_refresh_total", "Refreshes started before expiry (eager refresh), by family.",
+		func(s cache.FamilyStats) uint64 { return s.Eager }),
+	familyCounter("cache_corrupt_total", "Values that could not be decoded, or of the wrong type, and were dropped, by family.",
+		func(s cache.FamilyStats) uint64 { return s.Corrupt }),
+	familyCounter("cache_store_errors_total", "Store operations that failed, by family.",
+		func(s cache.FamilyStats) uint64 { return s.Errors }),
+	familyCounter("cache_refused_writes_total", "Writes the store refused for lack of memory (Redis maxmemory with noeviction), by family.",
+		func(s cache.FamilyStats) uint64 { return s.Refused }),
+	familyCounter("cache_fallback_total", "Loads made without the cache because the store failed, by family.",
+		func(s cache.FamilyStats) uint64 { return s.Fallbacks }),
+	familyCounter("cache_rejected_total", "Loads refused by the budget of loads while the store is down (503), by family.",
+		func(s cache.FamilyStats) uint64 { return s.Rejected }),
+	{
+		desc: prometheus.NewDesc("cache_near_entries", "Entries held by the near cache, by family.", []string{"family"}, nil),
+		typ:  prometheus.GaugeValue,
+		get:  func(s cache.FamilyStats) float64 { return float64(s.NearSize) },
+	},
 }
 
 // cacheCollector reads Cache.Stats at every scrape.
-type cacheCollector struct {
-	src    StatsSource
-	fields []statField
-	descs  []*prometheus.Desc
-}
+type cacheCollector struct{ src StatsSource }
 
-func newCacheCollector(src StatsSource) *cacheCollector {
-	c := &cacheCollector{src: src, fields: statFields()}
-	seen := map[*prometheus.Desc]bool{}
-	for _, f := range c.fields {
-		if !seen[f.desc] {
-			seen[f.desc] = true
-			c.descs = append(c.descs, f.desc)
-		}
-	}
-	if _, ok := src.(interface{ NearFlushes() uint64 }); ok {
-		c.descs = append(c.descs, nearFlushesDesc)
-	}
-	return c
-}
+func newCacheCollector(src StatsSource) *cacheCollector { return &cacheCollector{src: src} }
 
 func (c *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range c.descs {
-		ch <- d
+	ch <- hitDesc
+	for _, m := range familyMetrics {
+		ch <- m.desc
+	}
+	if _, ok := c.src.(interface{ NearFlushes() uint64 }); ok {
+		ch <- nearFlushesDesc
 	}
 }
 
 func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range c.src.Stats() {
-		v := reflect.ValueOf(s)
-		for _, f := range c.fields {
-			fv := v.FieldByIndex(f.index)
-			var n float64
-			if f.typ == prometheus.GaugeValue {
-				n = float64(fv.Int())
-			} else {
-				n = float64(fv.Uint())
-			}
-			if f.tier != "" {
-				ch <- prometheus.MustNewConstMetric(f.desc, f.typ, n, s.Family, f.tier)
-			} else {
-				ch <- prometheus.MustNewConstMetric(f.desc, f.typ, n, s.Family)
-			}
+		ch <- prometheus.MustNewConstMetric(hitDesc, prometheus.CounterValue, float64(s.Hits), s.Family, "store")
+		ch <- prometheus.MustNewConstMetric(hitDesc, prometheus.CounterValue, float64(s.NearHits), s.Family, "near")
+		ch <- prometheus.MustNewConstMetric(hitDesc, prometheus.CounterValue, float64(s.Stale), s.Family, "stale")
+		for _, m := range familyMetrics {
+			ch <- prometheus.MustNewConstMetric(m.desc, m.typ, m.get(s), s.Family)
 		}
 	}
 	if nf, ok := c.src.(interface{ NearFlushes() uint64 }); ok {

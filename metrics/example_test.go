@@ -50,6 +50,7 @@ func Example() {
 	}
 	// Output:
 	// cache_hit_total{family="file",tier="near"} 0
+	// cache_hit_total{family="file",tier="stale"} 0
 	// cache_hit_total{family="file",tier="store"} 2
 	// cache_miss_total{family="file"} 1
 }
