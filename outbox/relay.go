@@ -250,6 +250,8 @@ func (r *Relay) Drain(ctx context.Context) (int, error) { return r.pass(ctx, tru
 // Run marks delivered entries done, delivers pending ones (everything
 // while Pending or when signalled, otherwise what is past its grace),
 // prunes done entries, and listens to the store's signals, until ctx ends.
+// It leaves entries within their grace to their writers from the start:
+// call Drain first to deliver what a previous process left.
 func (r *Relay) Run(ctx context.Context) error {
 	r.running.Store(true)
 	var wg sync.WaitGroup
@@ -264,7 +266,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	t := time.NewTicker(r.opts.Interval)
 	defer t.Stop()
 	var lastPrune time.Time
-	full := true
+	full := false
 	for {
 		if _, err := r.pass(ctx, full || r.Pending()); err != nil && ctx.Err() == nil {
 			r.log.Warn("outbox relay pass failed", "err", err)
