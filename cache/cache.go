@@ -2,10 +2,12 @@ package cache
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -110,6 +112,10 @@ type Cache struct {
 	waiters   waiters // readers waiting for another loader's value
 	// refusedUntil is when writes resume after an ErrNoMemory (unix ns).
 	refusedUntil atomic.Int64
+	// Lease tokens: a random prefix of this Cache and a counter, unique
+	// across processes without a system call per lease.
+	tokenPrefix string
+	tokenSeq    atomic.Uint64
 	// The store's last proof of its notifications (Confirmer), in
 	// monotonic ns since epoch; confirms is whether it gives any.
 	epoch       time.Time
@@ -168,6 +174,8 @@ func New(store Store, opts Options) (*Cache, error) {
 		opts:     opts,
 		families: make(map[string]*counters),
 		epoch:    time.Now(),
+		// 16 base32 characters: 80 random bits.
+		tokenPrefix: rand.Text()[:16],
 	}
 	if opts.FallbackLimit > 0 {
 		c.fallbacks = make(chan struct{}, opts.FallbackLimit)
@@ -196,6 +204,11 @@ func (c *Cache) observe(op, family string, start time.Time, err error) {
 	if c.opts.Observer != nil {
 		c.opts.Observer.ObserveOp(op, family, c.opts.Now().Sub(start), err)
 	}
+}
+
+// leaseToken returns a token no other lease of any process holds.
+func (c *Cache) leaseToken() string {
+	return c.tokenPrefix + strconv.FormatUint(c.tokenSeq.Add(1), 36)
 }
 
 // writesRefused reports whether the store recently refused a write for

@@ -2,7 +2,6 @@ package cache
 
 import (
 	"context"
-	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"time"
@@ -113,7 +112,7 @@ func (f *Family[T]) flightTimeout() time.Duration {
 
 // newLease returns a new lease marker, taken over inner (nil for none).
 func (f *Family[T]) newLease(inner []byte) []byte {
-	return leaseMarker(f.c.opts.Now().Add(f.c.opts.LeaseTTL), crand.Text(), inner)
+	return leaseMarker(f.c.opts.Now().Add(f.c.opts.LeaseTTL), f.c.leaseToken(), inner)
 }
 
 // resolve answers one flight: from the store, from another loader's lease,
@@ -316,6 +315,17 @@ func (f *Family[T]) loadLeased(ctx context.Context, key, id string, marker []byt
 			f.restore(context.WithoutCancel(ctx), key, marker, stale)
 			return f.loadWithStale(ctx, id, load, stale, false), nil
 		}
+	}
+	if stale == nil {
+		// No stale value to answer early with: load on this flight's
+		// goroutine, which is already detached from the callers and
+		// bounded; HardTimeout bounds the load, and what is left of the
+		// flight's time (at least LeaseTTL) the store's writes.
+		lctx, cancel := context.WithTimeout(ctx, f.opts.HardTimeout)
+		v, err := f.loadOnly(lctx, id, load)
+		cancel()
+		o := f.settle(context.WithoutCancel(ctx), key, marker, nil, v, err)
+		return o.r, o.fill
 	}
 	done := f.refresh(ctx, key, id, marker, stale, load)
 	var soft <-chan time.Time

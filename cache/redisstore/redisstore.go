@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -282,13 +283,13 @@ func (s *Store) CompareAndSet(ctx context.Context, key string, old, value []byte
 	err := s.attempt(ctx, true, func(ctx context.Context) error {
 		var r rueidis.RedisResult
 		if value == nil {
-			r = compareAndDelete.Exec(ctx, s.client, []string{key}, []string{string(old)})
+			r = compareAndDelete.Exec(ctx, s.client, []string{key}, []string{rueidis.BinaryString(old)})
 		} else {
 			if err := checkTTL(ttl); err != nil {
 				return err
 			}
 			r = compareAndSet.Exec(ctx, s.client, []string{key},
-				[]string{string(old), string(value), fmt.Sprint(ttl.Milliseconds())})
+				[]string{rueidis.BinaryString(old), rueidis.BinaryString(value), strconv.FormatInt(ttl.Milliseconds(), 10)})
 		}
 		var err error
 		n, err = r.AsInt64()
