@@ -513,3 +513,58 @@ func TestSettingsAreEnforced(t *testing.T) {
 		}
 	})
 }
+
+// TestClientGoneAfterCommit: a client that disconnects right after its
+// write committed (its request context ends) does not cancel the write's
+// invalidation: the cache drops the old value and the instance keeps its
+// cache reads.
+func TestClientGoneAfterCommit(t *testing.T) {
+	for _, sk := range storeKinds {
+		t.Run(sk.name, func(t *testing.T) {
+			repo, err := sqlstore.Open(t.Context(), sqltest.SQLiteDSN(t), sqlstore.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { repo.Close() })
+			c, err := cache.New(sk.open(t), cache.Options{Prefix: fmt.Sprintf("gone%08x:", rand.Uint32())})
+			if err != nil {
+				t.Fatal(err)
+			}
+			reqCtx, hangUp := context.WithCancel(t.Context())
+			var hungUp atomic.Bool
+			cat, err := catalog.New(repo, repo, c, catalog.Options{
+				Logger: slog.New(slog.DiscardHandler),
+				// The client goes away between the commit and the
+				// invalidation.
+				AfterCommit: func() {
+					if hungUp.Load() {
+						hangUp()
+					}
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := cat.CreateFile(t.Context(), newFile("v1.txt"), "203.0.113.7")
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustGet(t, cat, f.ID, cache.OriginLoad)
+			mustGet(t, cat, f.ID, cache.OriginStore)
+			hungUp.Store(true)
+			name := "v2.txt"
+			if _, err := cat.UpdateFile(reqCtx, f.ID, files.FilePatch{Name: &name}, 0); err != nil {
+				t.Fatalf("the committed write failed for its gone client: %v", err)
+			}
+			if reqCtx.Err() == nil {
+				t.Fatal("the request context was not cancelled: the test proves nothing")
+			}
+			if cat.CacheReadsSuspended() {
+				t.Fatal("a client that hung up after its write suspended the instance's cache reads")
+			}
+			if got := mustGet(t, cat, f.ID, cache.OriginLoad); got.Name != "v2.txt" {
+				t.Fatalf("read after the write = %q, want v2.txt", got.Name)
+			}
+		})
+	}
+}
