@@ -148,7 +148,9 @@ type nearList struct{ sets []nearSet }
 // notified drops the near entries of keys, or every near entry when keys is
 // nil. It runs on the store's notification goroutine.
 func (c *Cache) notified(keys []string) {
-	c.waiters.wake(keys)
+	// Waiters are woken after the near entries are dropped: a waiter may
+	// reserve an entry as soon as it wakes.
+	defer c.waiters.wake(keys)
 	l := c.nears.Load()
 	if l == nil {
 		return

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -77,6 +78,15 @@ func (f *Family[T]) store(ctx context.Context, key string, marker []byte, stale 
 		f.restore(ctx, key, marker, stale)
 		return served
 	}
+	var own <-chan struct{}
+	if f.near != nil {
+		// The store's notification of this very write comes back to us
+		// (Redis does not spare the writing connection a change made by
+		// a script, NOLOOP or not): listen for it before writing.
+		var done func()
+		own, done = f.c.waiters.wait(key)
+		defer done()
+	}
 	start := f.c.opts.Now()
 	ok, err := f.c.store.CompareAndSet(ctx, key, marker, data, f.keep(ttl))
 	f.c.observe("set", f.name, start, err)
@@ -88,8 +98,40 @@ func (f *Family[T]) store(ctx context.Context, key string, marker []byte, stale 
 	case !ok:
 		return served
 	}
-	served.fill = &seen[T]{view: viewFresh, v: v, hasValue: true, fresh: true, expiry: expiry}
+	if own != nil {
+		f.fillStored(ctx, key, own, data, v, expiry)
+	}
 	return served
+}
+
+// ownNotificationWait bounds how long fillStored waits for the notification
+// of the cache's own store; past it the value is not kept in process.
+const ownNotificationWait = 100 * time.Millisecond
+
+// fillStored keeps v, just stored at key as data, in the near cache. The
+// store's notification of this write voids any reservation taken before
+// it, so: wait for that notification (registered as own before the write),
+// reserve, read the key back, and fill only if it still holds data and no
+// notification voided the reservation meanwhile: a write made anywhere
+// after the read is notified after it and drops the entry.
+func (f *Family[T]) fillStored(ctx context.Context, key string, own <-chan struct{}, data []byte, v T, expiry time.Time) {
+	t := time.NewTimer(ownNotificationWait)
+	defer t.Stop()
+	select {
+	case <-own:
+	case <-t.C:
+		return
+	case <-ctx.Done():
+		return
+	}
+	part := key[len(f.prefix):]
+	token := f.near.reserve(part)
+	raw, err := f.c.store.Get(ctx, key)
+	if err != nil || !bytes.Equal(raw, data) {
+		f.near.release(part, token)
+		return
+	}
+	f.fillNear(part, token, seen[T]{view: viewFresh, v: v, hasValue: true, fresh: true, expiry: expiry})
 }
 
 // storeNotFound caches a loader's "not found" under the lease marker on

@@ -31,11 +31,16 @@ type instance struct {
 	files *cache.Family[file]
 }
 
-func newInstance(t *testing.T, opts redisstore.Options, prefix string) *instance {
+func newInstance(t *testing.T, opts redisstore.Options, prefix string, copts ...cache.Options) *instance {
 	t.Helper()
 	opts.Track = []string{prefix + "file:"}
 	s := redisstoretest.Open(t, opts)
-	c, err := cache.New(s, cache.Options{Prefix: prefix, NearSize: 1000})
+	co := cache.Options{NearSize: 1000}
+	if len(copts) > 0 {
+		co = copts[0]
+	}
+	co.Prefix = prefix
+	c, err := cache.New(s, co)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,4 +280,26 @@ func TestNearCacheDistrustedWhenTrackingHangs(t *testing.T) {
 	}
 	proxy.Forward()
 	waitFor(t, a, "1", 2)
+}
+
+// TestMissFillsNearCache: a value loaded on a miss is kept in the near cache
+// of the process that loaded it, so the next read there costs no round
+// trip.
+func TestMissFillsNearCache(t *testing.T) {
+	// The heartbeat's lag is not what this test is about: on a busy machine
+	// it may exceed the default NearMaxLag and skip the near cache.
+	a := newInstance(t, redisstoretest.StandaloneOptions(t), fmt.Sprintf("fill%d:", rand.Uint32()),
+		cache.Options{NearSize: 1000, NearMaxLag: time.Minute})
+	ctx := t.Context()
+	load := func(_ context.Context, id string) (file, error) { return file{ID: id, Version: 1}, nil }
+	for i := range 20 {
+		id := fmt.Sprint("f", i)
+		if _, origin, err := a.files.Fetch(ctx, id, load); err != nil || origin != cache.OriginLoad {
+			t.Fatalf("first read of %s: %v, %v; want a miss", id, origin, err)
+		}
+		v, origin, err := a.files.Fetch(ctx, id, load)
+		if err != nil || origin != cache.OriginLocal || v.Version != 1 {
+			t.Fatalf("read after the miss of %s: %+v, %v, %v; want a near hit", id, v, origin, err)
+		}
+	}
 }

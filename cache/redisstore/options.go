@@ -175,8 +175,13 @@ func (o Options) clientOption() rueidis.ClientOption {
 		for _, p := range o.Track {
 			co.ClientTrackingOptions = append(co.ClientTrackingOptions, "PREFIX", p)
 		}
-		// NOLOOP: this process drops its own near entries when it writes.
+		// NOLOOP: this process drops its own near entries when it writes,
+		// and its own lease and store must not void its near-cache fill
+		// of a value it just loaded. NOLOOP spares only the connection
+		// that wrote, so one connection per node, which rueidis
+		// auto-pipelines.
 		co.ClientTrackingOptions = append(co.ClientTrackingOptions, "BCAST", "NOLOOP")
+		co.PipelineMultiplex = -1
 	}
 	if o.MasterSet != "" {
 		co.Sentinel = rueidis.SentinelOption{
