@@ -6,10 +6,12 @@ import (
 	"time"
 
 	"github.com/filecache/filecache/catalog"
+	"github.com/filecache/filecache/files"
 	"github.com/filecache/filecache/httpapi"
 	"github.com/filecache/filecache/internal/redisinfo"
 	"github.com/filecache/filecache/ratelimit"
 	"github.com/filecache/filecache/report"
+	"github.com/redis/rueidis"
 )
 
 // admin adapts the catalog to httpapi.Admin.
@@ -48,8 +50,8 @@ func (ad admin) CacheStats(ctx context.Context) (any, error) {
 	if ad.a.catalog.CacheReadsSuspended() {
 		out.CacheReads = "suspended until the outbox is replayed"
 	}
-	if ad.a.redis != nil {
-		for addr, n := range ad.a.redis.Client().Nodes() {
+	if client := ad.a.redisClient(); client != nil {
+		for addr, n := range client.Nodes() {
 			info, err := redisinfo.Fetch(ctx, n, "memory")
 			if err != nil {
 				continue // the metrics report unreachable nodes
@@ -71,6 +73,12 @@ type readiness struct {
 	Store      string `json:"store"`
 	Breaker    string `json:"breaker"`
 	CacheReads string `json:"cache_reads"`
+	// Redis is "connected", or "connecting" with the last error while the
+	// store connects in the background; absent without Redis.
+	Redis string `json:"redis,omitempty"`
+	// RedisMemory lists the nodes whose maxmemory or maxmemory-policy do
+	// not suit a cache.
+	RedisMemory []string `json:"redis_memory,omitempty"`
 }
 
 // breakerState is the breaker's state, or "none" without Redis.
@@ -91,8 +99,16 @@ func (a *app) Ready(ctx context.Context) (bool, any) {
 		r.CacheReads = "suspended"
 	}
 	switch {
-	case a.redis != nil:
+	case a.redis != nil && a.redis.Store() != nil:
 		r.Store = "redis " + a.redis.Mode()
+		r.Redis = "connected"
+		r.RedisMemory = a.redisMemoryIssues()
+	case a.redis != nil:
+		r.Store = "redis (" + a.cfg.Redis.Mode + ", not connected)"
+		r.Redis = "connecting"
+		if err := a.redis.Err(); err != nil {
+			r.Redis += ": " + err.Error()
+		}
 	case a.cfg.Cache.Disabled:
 		r.Store = "none (CACHE_DISABLED)"
 	}
@@ -106,10 +122,37 @@ func (a *app) Ready(ctx context.Context) (bool, any) {
 	return ok, r
 }
 
-// handler returns the HTTP API of a.
+// redisClient returns the client of the connected Redis store, or nil.
+func (a *app) redisClient() rueidis.Client {
+	if a.redis == nil {
+		return nil
+	}
+	return a.redis.Client()
+}
+
+// withoutSessions is the catalog seen by the HTTP API when the cache is
+// disabled: sessions live in the cache, so none is kept, and
+// GET /v1/session answers a session that starts now with no requests.
+type withoutSessions struct{ *catalog.Catalog }
+
+// TouchSession keeps nothing.
+func (withoutSessions) TouchSession(context.Context, string) error { return nil }
+
+// Session returns the session of a client never seen.
+func (w withoutSessions) Session(_ context.Context, ip string) (files.UserSession, error) {
+	now := time.Now().UTC()
+	return files.UserSession{IP: ip, FirstSeen: now, LastSeen: now}, nil
+}
+
+// handler returns the HTTP API of a. With CACHE_DISABLED, sessions and
+// rate limits, which live in the cache, are off: no session is counted and
+// no RateLimit-* header is sent.
 func (a *app) handler() (http.Handler, error) {
 	deps := httpapi.Deps{Catalog: a.catalog, Admin: admin{a}, Health: a, Logger: a.log, Metrics: a.metrics.Handler()}
-	if n := a.cfg.HTTP.RateLimitPerMinute; n > 0 {
+	if a.cfg.Cache.Disabled {
+		deps.Catalog = withoutSessions{a.catalog}
+	}
+	if n := a.cfg.HTTP.RateLimitPerMinute; n > 0 && !a.cfg.Cache.Disabled {
 		l, err := ratelimit.New(a.cache, n, time.Minute)
 		if err != nil {
 			return nil, err
