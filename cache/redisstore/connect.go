@@ -69,6 +69,10 @@ func classify(err error) error {
 			return fmt.Errorf("%w: %s", ErrPermission, msg)
 		}
 	}
+	if errors.Is(err, rueidis.ErrNoCache) && strings.Contains(err.Error(), "NOPERM") {
+		// rueidis reports a refused CLIENT TRACKING as text.
+		return fmt.Errorf("%w: %v", ErrPermission, err)
+	}
 	var (
 		unknownCA *x509.UnknownAuthorityError
 		hostname  x509.HostnameError
