@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/filecache/filecache/cache/breaker"
@@ -58,8 +60,9 @@ func (a *app) watchRedis(ctx context.Context) {
 		a.checkRedisMemory(ctx)
 		return
 	}
+	err := a.redis.Err()
 	a.log.Warn("Redis unreachable at start-up: reads are answered from the database (at most DB_FALLBACK_LIMIT at once) while the store connects in the background",
-		"var", redisVar(a.cfg.Redis.Mode), "addrs", a.cfg.Redis.Options.Addrs, "err", a.redis.Err())
+		"var", redisVar(a.cfg.Redis.Mode), "addrs", a.cfg.Redis.Options.Addrs, "err", fmt.Sprint(err, tlsHint(a.cfg, err)))
 	a.tripBreaker(ctx)
 	a.catalog.SuspendCacheReads()
 	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -157,7 +160,21 @@ func redisError(cfg config.Config, err error) error {
 	case errors.Is(err, redisstore.ErrTLS):
 		return fmt.Errorf("%s: %w; check REDIS_TLS_CA_FILE (the CA that signs the server's certificate), REDIS_TLS_SERVER_NAME, and REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE when the server asks for a client certificate", v, err)
 	}
-	return fmt.Errorf("%s: redis (%s, %s): %w", v, cfg.Redis.Mode, strings.Join(cfg.Redis.Options.Addrs, ","), err)
+	return fmt.Errorf("%s: redis (%s, %s): %w%s", v, cfg.Redis.Mode, strings.Join(cfg.Redis.Options.Addrs, ","), err, tlsHint(cfg, err))
+}
+
+// tlsHint explains a connection reset over TLS without a client
+// certificate: with TLS 1.3 a server that asks for one refuses its absence
+// after the handshake, which the client sees as a reset.
+func tlsHint(cfg config.Config, err error) string {
+	tc := cfg.Redis.Options.TLS
+	if err == nil || tc == nil || len(tc.Certificates) > 0 {
+		return ""
+	}
+	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return " (a TLS server that asks for a client certificate closes the connection like this: set REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE)"
+	}
+	return ""
 }
 
 // openRedisStore connects to the configured Redis alone, at once: backup,

@@ -97,3 +97,24 @@ func TestServeTLSPrivateCA(t *testing.T) {
 		}
 	}
 }
+
+// TestMTLSWithoutClientCertificate checks what an operator sees who forgot
+// the client certificate of a server that asks for one: with TLS 1.3 the
+// server resets the connection after the handshake, and the error points
+// at REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE.
+func TestMTLSWithoutClientCertificate(t *testing.T) {
+	cfg := testConfig(t, map[string]string{
+		"DATABASE_URL":       sqltest.SQLiteDSN(t),
+		"REDIS_URL":          redistest.Require(t, envMTLSURL),
+		"REDIS_TLS_CA_FILE":  redistest.Require(t, envTLSCAFile),
+		"REDIS_DIAL_TIMEOUT": "2s",
+	})
+	a, err := openAppConnected(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil {
+		a.Close()
+		t.Fatal("connected without the client certificate the server asks for")
+	}
+	if !strings.Contains(err.Error(), "REDIS_TLS_CERT_FILE") {
+		t.Errorf("error %q does not point at REDIS_TLS_CERT_FILE", err)
+	}
+}
