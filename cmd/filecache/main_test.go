@@ -442,3 +442,33 @@ func TestServeGracefulShutdown(t *testing.T) {
 		t.Fatal("serve did not return within 20s of the last request")
 	}
 }
+
+// TestServeDatabaseDown checks that serve, which starts without Redis,
+// still needs its database at start-up: an unreachable one stops it with a
+// message naming DATABASE_URL, without the password.
+func TestServeDatabaseDown(t *testing.T) {
+	const pw = "hunter2-secret"
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := closed.Addr().String()
+	closed.Close() // nothing listens there now
+	vars := map[string]string{
+		"DATABASE_URL": "postgres://fc:" + pw + "@" + addr + "/files?connect_timeout=2",
+		"LISTEN_ADDR":  "127.0.0.1:0",
+		"LOG_LEVEL":    "error",
+	}
+	out, errOut, err := runCLI(t, vars, "serve")
+	if err == nil {
+		t.Fatal("serve started without its database")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "DATABASE_URL") || !strings.Contains(msg, "required") {
+		t.Errorf("error %q does not say that DATABASE_URL is required", msg)
+	}
+	for what, s := range map[string]string{"error": err.Error(), "stdout": out, "stderr": errOut} {
+		if strings.Contains(s, pw) {
+			t.Errorf("%s shows the password: %q", what, s)
+		}
+	}
+}
