@@ -166,14 +166,17 @@ func (v *flagValue) Set(s string) error { v.text = s; return nil }
 // Type implements pflag.Value.
 func (v *flagValue) Type() string { return v.typ }
 
-// Bind registers on fs one flag per setting of the given groups
-// (--listen-addr, --redis-url, ...), each with its environment variable
-// and default in the usage text and its group in the GroupAnnotation
-// annotation; LOG_LEVEL comes with any group. Read them back with
-// [FromFlags] after fs is parsed. Bind panics, as pflag does, if fs already
-// has a flag of the same name.
+// Bind registers on fs one flag per setting of the given groups, or of
+// every group when none is given (--listen-addr, --redis-url, ...), each
+// with its environment variable and default in the usage text and its
+// group in the GroupAnnotation annotation; LOG_LEVEL comes with any group.
+// Read them back with [FromFlags] after fs is parsed. Bind panics, as pflag
+// does, if fs already has a flag of the same name.
 func Bind(fs *pflag.FlagSet, groups ...Group) {
-	want := map[Group]bool{groupGeneral: len(groups) > 0}
+	if len(groups) == 0 {
+		groups = AllGroups()
+	}
+	want := map[Group]bool{groupGeneral: true}
 	for _, g := range groups {
 		want[g] = true
 	}
