@@ -3,91 +3,101 @@ package config
 import (
 	"log/slog"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/filecache/filecache/cache"
+	"github.com/filecache/filecache/cache/redisstore"
+	"github.com/filecache/filecache/catalog"
+	"github.com/filecache/filecache/files/sqlstore"
+	"github.com/filecache/filecache/metrics"
 )
 
-// Defaults of the settings that have one.
+// Defaults of the settings that belong to the service itself. Every other
+// default is the library's own (catalog.DefaultFileTTL,
+// redisstore.DefaultDialTimeout, cache.DefaultJitter, ...): the Config
+// leaves those fields zero and the library applies its default.
 const (
 	DefaultListenAddr         = ":8080"
 	DefaultDatabaseURL        = "sqlite:filecache.db"
 	DefaultRateLimitPerMinute = 600
 	DefaultShutdownTimeout    = 15 * time.Second
-	DefaultLogLevel           = slog.LevelInfo
-
-	DefaultCacheTTLFile     = time.Hour
-	DefaultCacheTTLSession  = 30 * time.Minute
-	DefaultCacheTTLStats    = 24 * time.Hour
-	DefaultCacheTTLSearch   = 5 * time.Minute
-	DefaultCacheTTLSettings = 10 * time.Minute
-	DefaultCacheTTLJitter   = 0.1
-	DefaultCacheNearSize    = 10000
-	DefaultCacheFailSafe    = time.Hour
-	DefaultFallbackLimit    = 32
-	DefaultStatsLogInterval = 5 * time.Minute
-	DefaultRedisInfoPeriod  = 30 * time.Second
-
-	DefaultRedisDialTimeout    = 5 * time.Second
-	DefaultRedisReadTimeout    = 500 * time.Millisecond
-	DefaultRedisWriteTimeout   = time.Second
-	DefaultRedisKeepAlive      = 30 * time.Second
-	DefaultRedisPoolSize       = 50
-	DefaultRedisMaxRetries     = 3
-	DefaultRedisRetryOnTimeout = true
+	DefaultCacheNearSize      = 10000
+	DefaultCacheFailSafe      = time.Hour
+	DefaultFallbackLimit      = 32
 )
 
 // Limits checked by [Config.Validate].
 const (
-	// MaxCachePrefixLen is the longest CACHE_PREFIX, in bytes.
+	// MaxCachePrefixLen is the longest CACHE_PREFIX, in bytes, separator
+	// included.
 	MaxCachePrefixLen = 64
 	// MaxCacheTTLJitter is the largest CACHE_TTL_JITTER (±50%).
 	MaxCacheTTLJitter = 0.5
 	// MinTTL is the shortest cache TTL: Redis expiries have millisecond
 	// resolution, so anything shorter would round to "no expiry".
 	MinTTL = time.Millisecond
+	// MinAdminTokenLen is the shortest ADMIN_TOKEN, in bytes: a shorter
+	// one could be guessed.
+	MinAdminTokenLen = 16
 )
 
-// Redis modes, as returned by [Config.RedisMode] and held in
-// [RedisConfig.Mode]. The empty mode means "no Redis": the service runs on
-// the in-process store.
+// PrefixSeparator ends every non-empty cache prefix, so that the keys of
+// "app" (app:file:1) and those of "app2" (app2:file:1) never share a
+// pattern: CACHE_PREFIX=app becomes "app:".
+const PrefixSeparator = ":"
+
+// Redis modes, held in [RedisConfig.Mode]: which variable named the servers.
+// The empty mode means "no Redis": the service runs on the in-process
+// store.
 const (
 	RedisNone       = ""
-	RedisStandalone = "standalone"
-	RedisCluster    = "cluster"
-	RedisSentinel   = "sentinel"
+	RedisStandalone = "standalone" // REDIS_URL
+	RedisCluster    = "cluster"    // REDIS_CLUSTER_NODES
+	RedisSentinel   = "sentinel"   // REDIS_SENTINEL_ADDRS
 )
 
-// Config is the whole configuration of the service. Build it with [Load],
-// [FromFlags] or [Default]; a hand-built Config should pass [Config.Validate].
+// Config is the whole configuration of the service. Build it with
+// [FromFlags] (what every command does) or [Load]; a hand-built Config
+// should pass [Config.Validate].
+//
+// The convention of every field: zero means the default, which is the
+// library's own (the field's doc names the constant) or, for the settings
+// of the service itself, filled in by [Default]; where a setting can be
+// turned off, a negative value turns it off. In the environment and on the
+// command line, 0 turns such a setting off, and the loader stores it as -1.
 type Config struct {
 	HTTP     HTTPConfig
 	Database DatabaseConfig
 	Redis    RedisConfig
 	Cache    CacheConfig
+	Metrics  MetricsConfig
 
 	// LogLevel is the minimum level logged: debug, info, warn or error.
-	// Env LOG_LEVEL. Default: info.
+	// Env LOG_LEVEL. Default: info (the zero slog.Level).
 	LogLevel slog.Level
 }
 
 // HTTPConfig configures the HTTP server.
 type HTTPConfig struct {
 	// ListenAddr is the host:port the server listens on. Env LISTEN_ADDR.
-	// Default: ":8080".
+	// Default: DefaultListenAddr.
 	ListenAddr string
-	// AdminToken is the bearer token of /admin/* and PUT /v1/settings; when
-	// empty, those answer 403. Env ADMIN_TOKEN. Default: empty.
+	// AdminToken is the bearer token of /admin/* and PUT /v1/settings, at
+	// least MinAdminTokenLen bytes; when empty, those answer 403.
+	// Env ADMIN_TOKEN. Default: empty.
 	AdminToken Secret
 	// RateLimitPerMinute is the number of requests a client IP may make per
 	// minute; 0 turns rate limiting off. Env RATE_LIMIT_PER_MINUTE.
-	// Default: 600.
+	// Default: DefaultRateLimitPerMinute.
 	RateLimitPerMinute int
 	// TrustedProxies are the peers whose X-Forwarded-For is believed. A bare
 	// IP becomes a /32 or /128; IPv4-mapped IPv6 addresses are unmapped.
 	// Env TRUSTED_PROXIES (comma list). Default: none.
 	TrustedProxies []netip.Prefix
 	// ShutdownTimeout bounds the graceful shutdown. Env SHUTDOWN_TIMEOUT.
-	// Default: 15s.
+	// Default: DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 }
 
@@ -96,11 +106,11 @@ type DatabaseConfig struct {
 	// URL is "sqlite:<path>" (also "sqlite://<path>") or a
 	// postgres:// / postgresql:// URL. It is a Secret because it may hold a
 	// password; [RedactURL] renders it safely. Env DATABASE_URL.
-	// Default: "sqlite:filecache.db".
+	// Default: DefaultDatabaseURL.
 	URL Secret
-	// Timeout bounds each read and each write transaction, the connect and
-	// the wait for a pooled connection included (sqlstore.Options.Timeout);
-	// 0 means sqlstore.DefaultTimeout (3s). Env DB_TIMEOUT.
+	// Timeout bounds each database read and write transaction, the connect
+	// and the wait for a pooled connection included (sqlstore.Options.Timeout).
+	// Env DB_TIMEOUT. Default: zero, sqlstore.DefaultTimeout.
 	Timeout time.Duration
 }
 
@@ -127,80 +137,47 @@ func (d DatabaseConfig) DSN() string {
 	return strings.TrimPrefix(u[len("sqlite:"):], "//")
 }
 
-// RedisConfig holds everything needed to build a Redis client. Only one of
-// REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINEL_ADDRS may be set; which
-// one decides Mode. When Mode is [RedisNone] the other fields are ignored.
+// RedisConfig is the Redis deployment: the store's own options, and what
+// the service does with it at start-up.
 type RedisConfig struct {
-	// Mode is RedisNone, RedisStandalone, RedisCluster or RedisSentinel.
+	// Mode is RedisNone, RedisStandalone, RedisCluster or RedisSentinel:
+	// which of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINEL_ADDRS
+	// (only one may be set) named the servers.
 	Mode string
-	// Addrs are host:port addresses: the server (standalone, from
-	// REDIS_URL), the seed nodes (cluster, REDIS_CLUSTER_NODES) or the
-	// sentinels (sentinel, REDIS_SENTINEL_ADDRS).
-	Addrs []string
-	// MasterSet is the name of the master the sentinels watch. Required in
-	// sentinel mode, forbidden otherwise. Env REDIS_SENTINEL_MASTER.
-	MasterSet string
-	// Username is the ACL user. Env REDIS_USERNAME, which wins over a user
-	// name in REDIS_URL. Default: none.
-	Username string
-	// Password is the AUTH password. Env REDIS_PASSWORD, which wins over a
-	// password in REDIS_URL. Default: none.
-	Password Secret
-	// DB is the database number, from the path of REDIS_URL (/3). Always 0
-	// in cluster mode. Default: 0.
-	DB int
-	// TLS is true for a rediss:// REDIS_URL.
-	TLS bool
-	// TLSInsecureSkipVerify skips certificate verification; for tests only.
-	// It needs TLS. Env REDIS_TLS_INSECURE. Default: false.
-	TLSInsecureSkipVerify bool
-	// DialTimeout bounds connecting. Env REDIS_DIAL_TIMEOUT. Default: 5s.
-	DialTimeout time.Duration
-	// ReadTimeout is the per-command timeout. Env REDIS_READ_TIMEOUT.
-	// Default: 500ms.
-	ReadTimeout time.Duration
-	// WriteTimeout bounds writing a command. Env REDIS_WRITE_TIMEOUT.
-	// Default: 1s.
-	WriteTimeout time.Duration
-	// KeepAlive is the TCP keep-alive period; 0 turns keep-alive probes off.
-	// Env REDIS_KEEPALIVE. Default: 30s.
-	KeepAlive time.Duration
-	// PoolSize is the size of the pool of connections for blocking commands
-	// (rueidis BlockingPoolSize). Env REDIS_POOL_SIZE. Default: 50.
-	PoolSize int
-	// MaxRetries is how often a failed idempotent command is retried.
-	// Env REDIS_MAX_RETRIES. Default: 3.
-	MaxRetries int
-	// RetryOnTimeout allows retrying a command that timed out.
-	// Env REDIS_RETRY_ON_TIMEOUT. Default: true.
-	RetryOnTimeout bool
+	// Options are handed to redisstore as they are: zero fields mean
+	// redisstore's defaults (redisstore.DefaultDialTimeout, ...).
+	// Variables: the addresses and REDIS_SENTINEL_MASTER, REDIS_USERNAME,
+	// REDIS_PASSWORD (both win over REDIS_URL's), the database of
+	// REDIS_URL's path, REDIS_TLS and REDIS_TLS_* (TLS is built from the
+	// files when the configuration is loaded), REDIS_DIAL_TIMEOUT,
+	// REDIS_READ_TIMEOUT, REDIS_WRITE_TIMEOUT, REDIS_KEEPALIVE,
+	// REDIS_POOL_SIZE, REDIS_MAX_RETRIES and REDIS_RETRY_ON_TIMEOUT.
+	// Options print with the password redacted.
+	Options redisstore.Options
+	// SetMaxmemoryPolicy, when set, is applied with CONFIG SET
+	// maxmemory-policy on every node at start-up, where the user may.
+	// Env REDIS_SET_MAXMEMORY_POLICY. Default: empty, the servers' own.
+	SetMaxmemoryPolicy string
 }
 
-// CacheConfig configures the cache library.
+// CacheConfig configures the cache.
 type CacheConfig struct {
 	// Prefix goes before every key: printable ASCII without spaces or glob
-	// characters (*?[]\), at most MaxCachePrefixLen bytes. Env CACHE_PREFIX.
+	// characters (*?[]\), ending with PrefixSeparator (appended when
+	// missing), at most MaxCachePrefixLen bytes. Env CACHE_PREFIX.
 	// Default: none.
 	Prefix string
-	// TTLFile is the base TTL of file metadata. Env CACHE_TTL_FILE.
-	// Default: 1h.
-	TTLFile time.Duration
-	// TTLSession is the sliding TTL of user sessions. Env CACHE_TTL_SESSION.
-	// Default: 30m.
-	TTLSession time.Duration
-	// TTLStats is the TTL of daily stats. Env CACHE_TTL_STATS. Default: 24h.
-	TTLStats time.Duration
-	// TTLSearch is the TTL of search results. Env CACHE_TTL_SEARCH.
-	// Default: 5m.
-	TTLSearch time.Duration
-	// TTLSettings is the TTL of the system settings. Env CACHE_TTL_SETTINGS.
-	// Default: 10m.
-	TTLSettings time.Duration
-	// TTLJitter spreads expiries: 0.1 means ±10%. 0 to MaxCacheTTLJitter.
-	// Env CACHE_TTL_JITTER. Default: 0.1.
+	// TTLs are the base TTL of each family, handed to the catalog as they
+	// are: zero fields mean catalog's defaults (catalog.DefaultFileTTL,
+	// ...). Env CACHE_TTL_FILE, CACHE_TTL_SESSION, CACHE_TTL_STATS,
+	// CACHE_TTL_SEARCH, CACHE_TTL_SETTINGS.
+	TTLs catalog.TTLs
+	// TTLJitter spreads expiries: 0.1 means ±10%, at most
+	// MaxCacheTTLJitter; negative turns jitter off. Env CACHE_TTL_JITTER.
+	// Default: zero, cache.DefaultJitter.
 	TTLJitter float64
 	// NearSize is the capacity of the in-process near cache, in entries; 0
-	// turns it off. Env CACHE_NEAR_SIZE. Default: 10000.
+	// turns it off. Env CACHE_NEAR_SIZE. Default: DefaultCacheNearSize.
 	NearSize int
 	// Disabled turns the cache off: every read goes to the database, and
 	// rate limits and sessions, which live in the cache, are off too. For
@@ -209,22 +186,30 @@ type CacheConfig struct {
 	Disabled bool
 	// FailSafe keeps cached values this long past their TTL, to be served
 	// (marked stale) when the database fails; 0 turns it off.
-	// Env CACHE_FAIL_SAFE. Default: 1h.
+	// Env CACHE_FAIL_SAFE. Default: DefaultCacheFailSafe.
 	FailSafe time.Duration
 	// FallbackLimit bounds the database loads that run at once while Redis
 	// is unavailable; beyond it a request waits briefly, then gets 503 with
-	// Retry-After. 0 means no limit. Env DB_FALLBACK_LIMIT. Default: 32.
+	// Retry-After. 0 means no limit. Env DB_FALLBACK_LIMIT.
+	// Default: DefaultFallbackLimit.
 	FallbackLimit int
-	// StatsLogInterval is how often the hit ratio is logged; 0 turns it
-	// off. Env CACHE_STATS_LOG_INTERVAL. Default: 5m.
-	StatsLogInterval time.Duration
+}
+
+// MetricsConfig configures the metrics' pollers and log lines.
+type MetricsConfig struct {
 	// RedisInfoInterval is how often Redis INFO is polled for the metrics;
-	// 0 turns the poller off. Env REDIS_INFO_INTERVAL. Default: 30s.
+	// negative turns the poller off. Env REDIS_INFO_INTERVAL.
+	// Default: zero, metrics.DefaultRedisInfoInterval.
 	RedisInfoInterval time.Duration
+	// StatsLogInterval is how often the hit ratio is logged; negative
+	// turns it off. Env CACHE_STATS_LOG_INTERVAL.
+	// Default: zero, metrics.DefaultStatsLogInterval.
+	StatsLogInterval time.Duration
 }
 
 // Default returns the configuration used when nothing is set: SQLite, no
-// Redis (the in-process store), and the documented defaults.
+// Redis (the in-process store), the service's own defaults filled in and
+// every library setting zero (the library's default).
 func Default() Config {
 	return Config{
 		HTTP: HTTPConfig{
@@ -233,39 +218,18 @@ func Default() Config {
 			ShutdownTimeout:    DefaultShutdownTimeout,
 		},
 		Database: DatabaseConfig{URL: DefaultDatabaseURL},
-		Redis: RedisConfig{
-			DialTimeout:    DefaultRedisDialTimeout,
-			ReadTimeout:    DefaultRedisReadTimeout,
-			WriteTimeout:   DefaultRedisWriteTimeout,
-			KeepAlive:      DefaultRedisKeepAlive,
-			PoolSize:       DefaultRedisPoolSize,
-			MaxRetries:     DefaultRedisMaxRetries,
-			RetryOnTimeout: DefaultRedisRetryOnTimeout,
-		},
 		Cache: CacheConfig{
-			TTLFile:     DefaultCacheTTLFile,
-			TTLSession:  DefaultCacheTTLSession,
-			TTLStats:    DefaultCacheTTLStats,
-			TTLSearch:   DefaultCacheTTLSearch,
-			TTLSettings: DefaultCacheTTLSettings,
-			TTLJitter:   DefaultCacheTTLJitter,
-			NearSize:    DefaultCacheNearSize,
-
-			FailSafe:          DefaultCacheFailSafe,
-			FallbackLimit:     DefaultFallbackLimit,
-			StatsLogInterval:  DefaultStatsLogInterval,
-			RedisInfoInterval: DefaultRedisInfoPeriod,
+			NearSize:      DefaultCacheNearSize,
+			FailSafe:      DefaultCacheFailSafe,
+			FallbackLimit: DefaultFallbackLimit,
 		},
-		LogLevel: DefaultLogLevel,
 	}
 }
 
-// RedisMode reports how Redis is used: RedisNone (""), RedisStandalone,
-// RedisCluster or RedisSentinel.
-func (c Config) RedisMode() string { return c.Redis.Mode }
-
 // LogValue renders the configuration for the start-up log line, with every
-// secret redacted. It implements [slog.LogValuer].
+// secret redacted and the effective value of every setting: a library's
+// default where the field is zero, "off" where it is turned off. It
+// implements [slog.LogValuer].
 func (c Config) LogValue() slog.Value {
 	proxies := make([]string, len(c.HTTP.TrustedProxies))
 	for i, p := range c.HTTP.TrustedProxies {
@@ -275,6 +239,12 @@ func (c Config) LogValue() slog.Value {
 	if mode == RedisNone {
 		mode = "none"
 	}
+	redis := []slog.Attr{slog.String("mode", mode)}
+	if c.Redis.Mode != RedisNone {
+		redis = append(redis, c.Redis.Options.LogValue().Group()...)
+		redis = append(redis, slog.String("set_maxmemory_policy", c.Redis.SetMaxmemoryPolicy))
+	}
+	t := c.Cache.TTLs
 	return slog.GroupValue(
 		slog.Group("http",
 			slog.String("listen_addr", c.HTTP.ListenAddr),
@@ -286,40 +256,53 @@ func (c Config) LogValue() slog.Value {
 		slog.Group("database",
 			slog.String("driver", c.Database.Driver()),
 			slog.String("url", RedactURL(c.Database.URL.Reveal())),
-			slog.String("timeout", shortDuration(c.Database.Timeout)),
+			slog.String("timeout", effective(c.Database.Timeout, sqlstore.DefaultTimeout)),
 		),
-		slog.Group("redis",
-			slog.String("mode", mode),
-			slog.Any("addrs", c.Redis.Addrs),
-			slog.String("master_set", c.Redis.MasterSet),
-			slog.String("username", c.Redis.Username),
-			slog.Any("password", c.Redis.Password),
-			slog.Int("db", c.Redis.DB),
-			slog.Bool("tls", c.Redis.TLS),
-			slog.Bool("tls_insecure", c.Redis.TLSInsecureSkipVerify),
-			slog.String("dial_timeout", shortDuration(c.Redis.DialTimeout)),
-			slog.String("read_timeout", shortDuration(c.Redis.ReadTimeout)),
-			slog.String("write_timeout", shortDuration(c.Redis.WriteTimeout)),
-			slog.String("keepalive", shortDuration(c.Redis.KeepAlive)),
-			slog.Int("pool_size", c.Redis.PoolSize),
-			slog.Int("max_retries", c.Redis.MaxRetries),
-			slog.Bool("retry_on_timeout", c.Redis.RetryOnTimeout),
-		),
+		slog.Attr{Key: "redis", Value: slog.GroupValue(redis...)},
 		slog.Group("cache",
 			slog.String("prefix", c.Cache.Prefix),
-			slog.String("ttl_file", shortDuration(c.Cache.TTLFile)),
-			slog.String("ttl_session", shortDuration(c.Cache.TTLSession)),
-			slog.String("ttl_stats", shortDuration(c.Cache.TTLStats)),
-			slog.String("ttl_search", shortDuration(c.Cache.TTLSearch)),
-			slog.String("ttl_settings", shortDuration(c.Cache.TTLSettings)),
-			slog.Float64("ttl_jitter", c.Cache.TTLJitter),
+			slog.String("ttl_file", effective(t.File, catalog.DefaultFileTTL)),
+			slog.String("ttl_session", effective(t.Session, catalog.DefaultSessionTTL)),
+			slog.String("ttl_stats", effective(t.Stats, catalog.DefaultStatsTTL)),
+			slog.String("ttl_search", effective(t.Search, catalog.DefaultSearchTTL)),
+			slog.String("ttl_settings", effective(t.Settings, catalog.DefaultSettingsTTL)),
+			slog.String("ttl_jitter", effectiveJitter(c.Cache.TTLJitter)),
 			slog.Int("near_size", c.Cache.NearSize),
 			slog.Bool("disabled", c.Cache.Disabled),
 			slog.String("fail_safe", shortDuration(c.Cache.FailSafe)),
 			slog.Int("fallback_limit", c.Cache.FallbackLimit),
 		),
+		slog.Group("metrics",
+			slog.String("redis_info_interval", effective(c.Metrics.RedisInfoInterval, metrics.DefaultRedisInfoInterval)),
+			slog.String("stats_log_interval", effective(c.Metrics.StatsLogInterval, metrics.DefaultStatsLogInterval)),
+		),
 		slog.String("log_level", strings.ToLower(c.LogLevel.String())),
 	)
+}
+
+// effective renders a duration setting: its default when zero ("default"
+// when def is unknown here), "off" when negative.
+func effective(d, def time.Duration) string {
+	switch {
+	case d < 0:
+		return "off"
+	case d == 0 && def == 0:
+		return "default"
+	case d == 0:
+		return shortDuration(def)
+	}
+	return shortDuration(d)
+}
+
+// effectiveJitter renders CACHE_TTL_JITTER like effective.
+func effectiveJitter(j float64) string {
+	switch {
+	case j < 0:
+		return "off"
+	case j == 0:
+		j = cache.DefaultJitter
+	}
+	return strconv.FormatFloat(j, 'g', -1, 64)
 }
 
 // shortDuration formats d without zero trailing units: 1h, 30m, 1h30m, 15s.

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net/netip"
@@ -12,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/pflag"
 
+	"github.com/filecache/filecache/catalog"
 	"github.com/filecache/filecache/config"
 )
 
@@ -51,11 +53,24 @@ func varsOf(t *testing.T, err error) []string {
 	return vars
 }
 
+// cmpTLS compares TLS configurations by what the loader sets.
+var cmpTLS = cmp.Comparer(func(a, b *tls.Config) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.MinVersion == b.MinVersion && a.ServerName == b.ServerName && a.InsecureSkipVerify == b.InsecureSkipVerify &&
+		len(a.Certificates) == len(b.Certificates) && (a.RootCAs == nil) == (b.RootCAs == nil)
+})
+
+var cmpOpts = cmp.Options{cmpPrefix, cmpTLS}
+
 func TestDefault(t *testing.T) {
 	got, err := config.Load(nil, nil)
 	if err != nil {
 		t.Fatalf("Load(nil, nil): %v", err)
 	}
+	// The service's own defaults are filled in; every library setting is
+	// zero, for the library to apply its default.
 	want := config.Config{
 		HTTP: config.HTTPConfig{
 			ListenAddr:         ":8080",
@@ -63,42 +78,24 @@ func TestDefault(t *testing.T) {
 			ShutdownTimeout:    15 * time.Second,
 		},
 		Database: config.DatabaseConfig{URL: "sqlite:filecache.db"},
-		Redis: config.RedisConfig{
-			DialTimeout:    5 * time.Second,
-			ReadTimeout:    500 * time.Millisecond,
-			WriteTimeout:   time.Second,
-			KeepAlive:      30 * time.Second,
-			PoolSize:       50,
-			MaxRetries:     3,
-			RetryOnTimeout: true,
-		},
 		Cache: config.CacheConfig{
-			TTLFile:     time.Hour,
-			TTLSession:  30 * time.Minute,
-			TTLStats:    24 * time.Hour,
-			TTLSearch:   5 * time.Minute,
-			TTLSettings: 10 * time.Minute,
-			TTLJitter:   0.1,
-			NearSize:    10000,
-
-			FailSafe:          time.Hour,
-			FallbackLimit:     32,
-			StatsLogInterval:  5 * time.Minute,
-			RedisInfoInterval: 30 * time.Second,
+			NearSize:      10000,
+			FailSafe:      time.Hour,
+			FallbackLimit: 32,
 		},
 		LogLevel: slog.LevelInfo,
 	}
-	if diff := cmp.Diff(want, got, cmpPrefix); diff != "" {
+	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
 		t.Errorf("Load(nil, nil) mismatch (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(want, config.Default(), cmpPrefix); diff != "" {
+	if diff := cmp.Diff(want, config.Default(), cmpOpts); diff != "" {
 		t.Errorf("Default() mismatch (-want +got):\n%s", diff)
 	}
 	if err := config.Default().Validate(); err != nil {
 		t.Errorf("Default().Validate() = %v", err)
 	}
-	if got.RedisMode() != config.RedisNone {
-		t.Errorf("RedisMode() = %q, want none", got.RedisMode())
+	if got.Redis.Mode != config.RedisNone {
+		t.Errorf("Redis.Mode = %q, want none", got.Redis.Mode)
 	}
 	if got.Database.Driver() != "sqlite" || got.Database.DSN() != "filecache.db" {
 		t.Errorf("Driver, DSN = %q, %q; want sqlite, filecache.db", got.Database.Driver(), got.Database.DSN())
@@ -119,64 +116,77 @@ func TestLoadEnv(t *testing.T) {
 			c.Database.URL = "postgres://fc:pw@db:5432/fc?sslmode=disable"
 		}},
 		{"postgresql", map[string]string{"DATABASE_URL": "postgresql://db/fc"}, func(c *config.Config) { c.Database.URL = "postgresql://db/fc" }},
-		{"database timeout", map[string]string{"DB_TIMEOUT": "1500ms"}, func(c *config.Config) { c.Database.Timeout = 1500 * time.Millisecond }},
+		{"db timeout", map[string]string{"DB_TIMEOUT": "3s"}, func(c *config.Config) { c.Database.Timeout = 3 * time.Second }},
 		{"redis url", map[string]string{"REDIS_URL": "redis://localhost"}, func(c *config.Config) {
 			c.Redis.Mode = config.RedisStandalone
-			c.Redis.Addrs = []string{"localhost:6379"}
+			c.Redis.Options.Addrs = []string{"localhost:6379"}
 		}},
 		{"rediss url with user, password and db", map[string]string{"REDIS_URL": "rediss://app:p%40ss@cache.example:6380/3"}, func(c *config.Config) {
 			c.Redis.Mode = config.RedisStandalone
-			c.Redis.Addrs = []string{"cache.example:6380"}
-			c.Redis.Username = "app"
-			c.Redis.Password = "p@ss"
-			c.Redis.DB = 3
-			c.Redis.TLS = true
+			c.Redis.Options.Addrs = []string{"cache.example:6380"}
+			c.Redis.Options.Username = "app"
+			c.Redis.Options.Password = "p@ss"
+			c.Redis.Options.DB = 3
+			c.Redis.Options.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
 		}},
 		{"redis url ipv6, password only", map[string]string{"REDIS_URL": "redis://:pw@[::1]/"}, func(c *config.Config) {
 			c.Redis.Mode = config.RedisStandalone
-			c.Redis.Addrs = []string{"[::1]:6379"}
-			c.Redis.Password = "pw"
+			c.Redis.Options.Addrs = []string{"[::1]:6379"}
+			c.Redis.Options.Password = "pw"
 		}},
 		{"REDIS_USERNAME and REDIS_PASSWORD win over the URL's", map[string]string{
 			"REDIS_URL": "redis://u:p@h:1", "REDIS_USERNAME": "u2", "REDIS_PASSWORD": " p2 ",
 		}, func(c *config.Config) {
 			c.Redis.Mode = config.RedisStandalone
-			c.Redis.Addrs = []string{"h:1"}
-			c.Redis.Username = "u2"
-			c.Redis.Password = " p2 " // secrets are taken verbatim
+			c.Redis.Options.Addrs = []string{"h:1"}
+			c.Redis.Options.Username = "u2"
+			c.Redis.Options.Password = " p2 " // secrets are taken verbatim
 		}},
 		{"cluster", map[string]string{"REDIS_CLUSTER_NODES": "n1:7000, n2:7001,,n3:7002,", "REDIS_PASSWORD": "pw"}, func(c *config.Config) {
 			c.Redis.Mode = config.RedisCluster
-			c.Redis.Addrs = []string{"n1:7000", "n2:7001", "n3:7002"}
-			c.Redis.Password = "pw"
+			c.Redis.Options.Addrs = []string{"n1:7000", "n2:7001", "n3:7002"}
+			c.Redis.Options.Password = "pw"
+		}},
+		{"cluster over TLS by scheme", map[string]string{"REDIS_CLUSTER_NODES": "rediss://n1:7000,REDISS://n2:7001", "REDIS_TLS_SERVER_NAME": "redis.internal"}, func(c *config.Config) {
+			c.Redis.Mode = config.RedisCluster
+			c.Redis.Options.Addrs = []string{"n1:7000", "n2:7001"}
+			c.Redis.Options.TLS = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: "redis.internal"}
 		}},
 		{"sentinel", map[string]string{"REDIS_SENTINEL_ADDRS": "s1:26379,s2:26379", "REDIS_SENTINEL_MASTER": "mymaster"}, func(c *config.Config) {
 			c.Redis.Mode = config.RedisSentinel
-			c.Redis.Addrs = []string{"s1:26379", "s2:26379"}
-			c.Redis.MasterSet = "mymaster"
+			c.Redis.Options.Addrs = []string{"s1:26379", "s2:26379"}
+			c.Redis.Options.MasterSet = "mymaster"
+		}},
+		{"sentinel over TLS by REDIS_TLS", map[string]string{"REDIS_SENTINEL_ADDRS": "redis://s1:26379", "REDIS_SENTINEL_MASTER": "m", "REDIS_TLS": "true"}, func(c *config.Config) {
+			c.Redis.Mode = config.RedisSentinel
+			c.Redis.Options.Addrs = []string{"s1:26379"}
+			c.Redis.Options.MasterSet = "m"
+			c.Redis.Options.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
 		}},
 		{"redis knobs", map[string]string{
-			"REDIS_URL":              "rediss://h:1",
-			"REDIS_DIAL_TIMEOUT":     "2s",
-			"REDIS_READ_TIMEOUT":     "250ms",
-			"REDIS_WRITE_TIMEOUT":    "500ms",
-			"REDIS_KEEPALIVE":        "0",
-			"REDIS_POOL_SIZE":        "8",
-			"REDIS_MAX_RETRIES":      "0",
-			"REDIS_RETRY_ON_TIMEOUT": "false",
-			"REDIS_TLS_INSECURE":     "1",
+			"REDIS_URL":                  "rediss://h:1",
+			"REDIS_DIAL_TIMEOUT":         "2s",
+			"REDIS_READ_TIMEOUT":         "250ms",
+			"REDIS_WRITE_TIMEOUT":        "500ms",
+			"REDIS_KEEPALIVE":            "0",
+			"REDIS_POOL_SIZE":            "8",
+			"REDIS_MAX_RETRIES":          "0",
+			"REDIS_RETRY_ON_TIMEOUT":     "false",
+			"REDIS_TLS_INSECURE":         "1",
+			"REDIS_SET_MAXMEMORY_POLICY": "allkeys-lru",
 		}, func(c *config.Config) {
 			c.Redis.Mode = config.RedisStandalone
-			c.Redis.Addrs = []string{"h:1"}
-			c.Redis.TLS = true
-			c.Redis.DialTimeout = 2 * time.Second
-			c.Redis.ReadTimeout = 250 * time.Millisecond
-			c.Redis.WriteTimeout = 500 * time.Millisecond
-			c.Redis.KeepAlive = 0
-			c.Redis.PoolSize = 8
-			c.Redis.MaxRetries = 0
-			c.Redis.RetryOnTimeout = false
-			c.Redis.TLSInsecureSkipVerify = true
+			c.Redis.SetMaxmemoryPolicy = "allkeys-lru"
+			o := &c.Redis.Options
+			o.Addrs = []string{"h:1"}
+			o.TLS = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true}
+			o.DialTimeout = 2 * time.Second
+			o.ReadTimeout = 250 * time.Millisecond
+			o.WriteTimeout = 500 * time.Millisecond
+			o.KeepAlive = -1 // 0 in the environment: off
+			o.PoolSize = 8
+			o.MaxRetries = -1 // 0 in the environment: off
+			o.NoRetryOnTimeout = true
 		}},
 		{"cache", map[string]string{
 			"CACHE_PREFIX":       "fc:prod:",
@@ -187,30 +197,35 @@ func TestLoadEnv(t *testing.T) {
 			"CACHE_TTL_SETTINGS": "1m",
 			"CACHE_TTL_JITTER":   "0.5",
 			"CACHE_NEAR_SIZE":    "0",
+			"CACHE_FAIL_SAFE":    "0",
+			"DB_FALLBACK_LIMIT":  "0",
+			"CACHE_DISABLED":     "true",
 		}, func(c *config.Config) {
 			c.Cache = config.CacheConfig{
-				Prefix:      "fc:prod:",
-				TTLFile:     2 * time.Hour,
-				TTLSession:  15 * time.Minute,
-				TTLStats:    48 * time.Hour,
-				TTLSearch:   90 * time.Second,
-				TTLSettings: time.Minute,
-				TTLJitter:   0.5,
-				NearSize:    0,
-
-				FailSafe:          time.Hour,
-				FallbackLimit:     32,
-				StatsLogInterval:  5 * time.Minute,
-				RedisInfoInterval: 30 * time.Second,
+				Prefix: "fc:prod:",
+				TTLs: catalog.TTLs{
+					File:     2 * time.Hour,
+					Session:  15 * time.Minute,
+					Stats:    48 * time.Hour,
+					Search:   90 * time.Second,
+					Settings: time.Minute,
+				},
+				TTLJitter: 0.5,
+				Disabled:  true,
 			}
 		}},
+		{"prefix gets its separator", map[string]string{"CACHE_PREFIX": "tenant-a"}, func(c *config.Config) { c.Cache.Prefix = "tenant-a:" }},
+		{"jitter 0 is off", map[string]string{"CACHE_TTL_JITTER": "0"}, func(c *config.Config) { c.Cache.TTLJitter = -1 }},
+		{"metrics", map[string]string{"REDIS_INFO_INTERVAL": "0", "CACHE_STATS_LOG_INTERVAL": "1m"}, func(c *config.Config) {
+			c.Metrics = config.MetricsConfig{RedisInfoInterval: -1, StatsLogInterval: time.Minute}
+		}},
 		{"http", map[string]string{
-			"ADMIN_TOKEN":           "s3cr3t-token",
+			"ADMIN_TOKEN":           "s3cr3t-token-0123456789",
 			"RATE_LIMIT_PER_MINUTE": "0",
 			"TRUSTED_PROXIES":       "10.0.0.0/8, 192.168.1.7,::1, 2001:db8::/32,172.16.5.4/12,::ffff:10.1.2.3",
 			"SHUTDOWN_TIMEOUT":      "30s",
 		}, func(c *config.Config) {
-			c.HTTP.AdminToken = "s3cr3t-token"
+			c.HTTP.AdminToken = "s3cr3t-token-0123456789"
 			c.HTTP.RateLimitPerMinute = 0
 			c.HTTP.TrustedProxies = []netip.Prefix{
 				netip.MustParsePrefix("10.0.0.0/8"),
@@ -234,7 +249,7 @@ func TestLoadEnv(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
-			if diff := cmp.Diff(want, got, cmpPrefix); diff != "" {
+			if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
 				t.Errorf("Load mismatch (-want +got):\n%s", diff)
 			}
 		})
@@ -269,7 +284,7 @@ func TestFlagsBeatEnv(t *testing.T) {
 		"CACHE_TTL_FILE":         "abc", // overridden by the flag, so not an error
 		"REDIS_RETRY_ON_TIMEOUT": "true",
 		"LOG_LEVEL":              "error",
-		"ADMIN_TOKEN":            "from-env",
+		"ADMIN_TOKEN":            "from-env-0123456789",
 	})
 	args := []string{
 		"--listen-addr", ":2222",
@@ -278,7 +293,7 @@ func TestFlagsBeatEnv(t *testing.T) {
 		"--cache-ttl-file=90m",
 		"--redis-retry-on-timeout=false",
 		"--redis-tls-insecure", // bool flag without a value
-		"--admin-token=from-flag",
+		"--admin-token=from-flag-0123456789",
 	}
 	_, err := config.Load(args, e)
 	if err == nil {
@@ -295,13 +310,13 @@ func TestFlagsBeatEnv(t *testing.T) {
 	}
 	want := config.Default()
 	want.HTTP.ListenAddr = ":2222"
-	want.HTTP.AdminToken = "from-flag"
+	want.HTTP.AdminToken = "from-flag-0123456789"
 	want.Redis.Mode = config.RedisCluster
-	want.Redis.Addrs = []string{"a:1", "b:2"}
-	want.Redis.RetryOnTimeout = false
-	want.Cache.TTLFile = 90 * time.Minute
+	want.Redis.Options.Addrs = []string{"a:1", "b:2"}
+	want.Redis.Options.NoRetryOnTimeout = true
+	want.Cache.TTLs.File = 90 * time.Minute
 	want.LogLevel = slog.LevelError // from the environment
-	if diff := cmp.Diff(want, got, cmpPrefix); diff != "" {
+	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
 		t.Errorf("Load mismatch (-want +got):\n%s", diff)
 	}
 }
@@ -319,7 +334,6 @@ func TestInvalid(t *testing.T) {
 		{map[string]string{"DATABASE_URL": "host=db password=pw"}, []string{"DATABASE_URL"}, "must start with"},
 		{map[string]string{"DATABASE_URL": "sqlite:"}, []string{"DATABASE_URL"}, "missing file name"},
 		{map[string]string{"DATABASE_URL": "postgres://h:x/%zz"}, []string{"DATABASE_URL"}, "not a valid URL"},
-		{map[string]string{"DB_TIMEOUT": "-1s"}, []string{"DB_TIMEOUT"}, "must not be negative"},
 		{map[string]string{"REDIS_URL": "http://h:1"}, []string{"REDIS_URL"}, "scheme must be redis or rediss"},
 		{map[string]string{"REDIS_URL": "localhost:6379"}, []string{"REDIS_URL"}, "not a valid URL"},
 		{map[string]string{"REDIS_URL": "redis://"}, []string{"REDIS_URL"}, "missing host"},
@@ -335,6 +349,20 @@ func TestInvalid(t *testing.T) {
 		{map[string]string{"REDIS_SENTINEL_ADDRS": "s:1,s:0", "REDIS_SENTINEL_MASTER": "m"}, []string{"REDIS_SENTINEL_ADDRS"}, "1 to 65535"},
 		{map[string]string{"REDIS_SENTINEL_ADDRS": "s:1", "REDIS_SENTINEL_MASTER": "my master"}, []string{"REDIS_SENTINEL_MASTER"}, "without spaces"},
 		{map[string]string{"REDIS_URL": "redis://h", "REDIS_TLS_INSECURE": "true"}, []string{"REDIS_TLS_INSECURE"}, "needs TLS"},
+		{map[string]string{"REDIS_URL": "redis://h", "REDIS_TLS_CA_FILE": "/ca.pem"}, []string{"REDIS_TLS_CA_FILE"}, "needs TLS"},
+		{map[string]string{"REDIS_CLUSTER_NODES": "h:1", "REDIS_TLS_SERVER_NAME": "x"}, []string{"REDIS_TLS_SERVER_NAME"}, "needs TLS"},
+		{map[string]string{"REDIS_URL": "rediss://h", "REDIS_TLS_CA_FILE": "/nonexistent/ca.pem"}, []string{"REDIS_TLS_CA_FILE"}, "no such file"},
+		{map[string]string{"REDIS_URL": "rediss://h", "REDIS_TLS_CERT_FILE": "/c.pem"}, []string{"REDIS_TLS_KEY_FILE"}, "required with REDIS_TLS_CERT_FILE"},
+		{map[string]string{"REDIS_URL": "rediss://h", "REDIS_TLS_KEY_FILE": "/k.pem"}, []string{"REDIS_TLS_CERT_FILE"}, "required with REDIS_TLS_KEY_FILE"},
+		{map[string]string{"REDIS_URL": "rediss://h", "REDIS_TLS_CERT_FILE": "/nonexistent/c.pem", "REDIS_TLS_KEY_FILE": "/nonexistent/k.pem"}, []string{"REDIS_TLS_CERT_FILE, REDIS_TLS_KEY_FILE"}, "no such file"},
+		{map[string]string{"REDIS_TLS": "sure"}, []string{"REDIS_TLS"}, "not a boolean"},
+		{map[string]string{"REDIS_CLUSTER_NODES": "rediss://a:1,b:2"}, []string{"REDIS_CLUSTER_NODES"}, "same scheme"},
+		{map[string]string{"REDIS_CLUSTER_NODES": "http://a:1"}, []string{"REDIS_CLUSTER_NODES"}, "scheme must be redis or rediss"},
+		{map[string]string{"REDIS_SENTINEL_ADDRS": "rediss://u:p@a:1", "REDIS_SENTINEL_MASTER": "m"}, []string{"REDIS_SENTINEL_ADDRS"}, "without user"},
+		{map[string]string{"REDIS_URL": "redis://h", "REDIS_SET_MAXMEMORY_POLICY": "lru"}, []string{"REDIS_SET_MAXMEMORY_POLICY"}, "not a maxmemory-policy"},
+		{map[string]string{"REDIS_SET_MAXMEMORY_POLICY": "allkeys-lru"}, []string{"REDIS_SET_MAXMEMORY_POLICY"}, "without Redis"},
+		{map[string]string{"DB_TIMEOUT": "0"}, []string{"DB_TIMEOUT"}, "at least 1ms"},
+		{map[string]string{"DB_TIMEOUT": "soon"}, []string{"DB_TIMEOUT"}, "not a duration"},
 		{map[string]string{"REDIS_TLS_INSECURE": "yes"}, []string{"REDIS_TLS_INSECURE"}, "not a boolean"},
 		{map[string]string{"REDIS_RETRY_ON_TIMEOUT": "maybe"}, []string{"REDIS_RETRY_ON_TIMEOUT"}, "not a boolean"},
 		{map[string]string{"REDIS_DIAL_TIMEOUT": "5"}, []string{"REDIS_DIAL_TIMEOUT"}, "not a duration (e.g. 1h, 30m)"},
@@ -342,6 +370,7 @@ func TestInvalid(t *testing.T) {
 		{map[string]string{"REDIS_WRITE_TIMEOUT": "-1s"}, []string{"REDIS_WRITE_TIMEOUT"}, "at least 1ms"},
 		{map[string]string{"REDIS_KEEPALIVE": "-1s"}, []string{"REDIS_KEEPALIVE"}, "negative"},
 		{map[string]string{"REDIS_POOL_SIZE": "0"}, []string{"REDIS_POOL_SIZE"}, "at least 1"},
+		{map[string]string{"REDIS_INFO_INTERVAL": "-1s"}, []string{"REDIS_INFO_INTERVAL"}, "0 turns it off"},
 		{map[string]string{"REDIS_POOL_SIZE": "1e3"}, []string{"REDIS_POOL_SIZE"}, "not an integer"},
 		{map[string]string{"REDIS_MAX_RETRIES": "-1"}, []string{"REDIS_MAX_RETRIES"}, "negative"},
 		{map[string]string{"CACHE_PREFIX": "a b"}, []string{"CACHE_PREFIX"}, "printable ASCII"},
@@ -361,7 +390,10 @@ func TestInvalid(t *testing.T) {
 		{map[string]string{"CACHE_TTL_JITTER": "10%"}, []string{"CACHE_TTL_JITTER"}, "not a number"},
 		{map[string]string{"CACHE_NEAR_SIZE": "-1"}, []string{"CACHE_NEAR_SIZE"}, "negative"},
 		{map[string]string{"CACHE_NEAR_SIZE": "lots"}, []string{"CACHE_NEAR_SIZE"}, "not an integer"},
-		{map[string]string{"ADMIN_TOKEN": "has space"}, []string{"ADMIN_TOKEN"}, "printable ASCII"},
+		{map[string]string{"ADMIN_TOKEN": "has space in a long token"}, []string{"ADMIN_TOKEN"}, "printable ASCII"},
+		{map[string]string{"ADMIN_TOKEN": "a"}, []string{"ADMIN_TOKEN"}, "shorter than 16 bytes"},
+		{map[string]string{"ADMIN_TOKEN": "0123456789abcde"}, []string{"ADMIN_TOKEN"}, "shorter than 16 bytes"},
+		{map[string]string{"ADMIN_TOKEN": "0123456789abcdef"}, nil, ""},
 		{map[string]string{"RATE_LIMIT_PER_MINUTE": "-5"}, []string{"RATE_LIMIT_PER_MINUTE"}, "negative"},
 		{map[string]string{"RATE_LIMIT_PER_MINUTE": "99999999999999999999"}, []string{"RATE_LIMIT_PER_MINUTE"}, "not an integer"},
 		{map[string]string{"TRUSTED_PROXIES": "10.0.0.1,proxy.local"}, []string{"TRUSTED_PROXIES"}, `"proxy.local" is not an IP address or CIDR prefix`},
@@ -445,8 +477,8 @@ func TestRedisModes(t *testing.T) {
 			if diff := cmp.Diff(tt.wantVars, varsOf(t, err)); diff != "" {
 				t.Fatalf("error vars (-want +got):\n%s\nerror: %v", diff, err)
 			}
-			if err == nil && cfg.RedisMode() != tt.wantMode {
-				t.Errorf("RedisMode() = %q, want %q", cfg.RedisMode(), tt.wantMode)
+			if err == nil && cfg.Redis.Mode != tt.wantMode {
+				t.Errorf("Redis.Mode = %q, want %q", cfg.Redis.Mode, tt.wantMode)
 			}
 		})
 	}
@@ -463,13 +495,26 @@ func TestValidateHandBuilt(t *testing.T) {
 		{"standalone without addr", func(c *config.Config) { c.Redis.Mode = config.RedisStandalone }, []string{"REDIS_URL"}},
 		{"standalone with two addrs", func(c *config.Config) {
 			c.Redis.Mode = config.RedisStandalone
-			c.Redis.Addrs = []string{"a:1", "b:1"}
+			c.Redis.Options.Addrs = []string{"a:1", "b:1"}
 		}, []string{"REDIS_URL"}},
 		{"cluster db 1", func(c *config.Config) {
 			c.Redis.Mode = config.RedisCluster
-			c.Redis.Addrs = []string{"a:1"}
-			c.Redis.DB = 1
+			c.Redis.Options.Addrs = []string{"a:1"}
+			c.Redis.Options.DB = 1
 		}, []string{"REDIS_CLUSTER_NODES"}},
+		{"addresses without a mode", func(c *config.Config) { c.Redis.Options.Addrs = []string{"a:1"} }, []string{"REDIS_URL"}},
+		{"zero library settings are defaults", func(c *config.Config) { c.Cache = config.CacheConfig{}; c.Metrics = config.MetricsConfig{} }, nil},
+		{"negative settings are off", func(c *config.Config) {
+			c.Redis.Mode = config.RedisStandalone
+			c.Redis.Options.Addrs = []string{"a:1"}
+			c.Redis.Options.KeepAlive = -1
+			c.Redis.Options.MaxRetries = -1
+			c.Cache.TTLJitter = -1
+			c.Metrics = config.MetricsConfig{RedisInfoInterval: -1, StatsLogInterval: -1}
+		}, nil},
+		{"prefix without separator", func(c *config.Config) { c.Cache.Prefix = "app" }, []string{"CACHE_PREFIX"}},
+		{"negative ttl", func(c *config.Config) { c.Cache.TTLs.Search = -time.Second }, []string{"CACHE_TTL_SEARCH"}},
+		{"short admin token", func(c *config.Config) { c.HTTP.AdminToken = "short" }, []string{"ADMIN_TOKEN"}},
 		{"invalid prefix", func(c *config.Config) { c.HTTP.TrustedProxies = []netip.Prefix{{}} }, []string{"TRUSTED_PROXIES"}},
 		{"odd log level", func(c *config.Config) { c.LogLevel = slog.LevelInfo + 2 }, []string{"LOG_LEVEL"}},
 		{"empty listen addr", func(c *config.Config) { c.HTTP.ListenAddr = "" }, []string{"LISTEN_ADDR"}},

@@ -9,9 +9,19 @@
 // the process environment itself: callers pass a lookup function such as
 // [os.LookupEnv].
 //
-// With a cobra command:
+// The Config holds the libraries' own option types where they exist
+// (redisstore.Options, catalog.TTLs) and leaves their fields zero unless
+// set, so that each default is declared once, by the library that applies
+// it; --help reads the same constants. Where a setting can be turned off,
+// the environment's 0 is stored as -1, the libraries' "off". [Default]
+// fills in only the service's own defaults (listen address, database,
+// rate limit, near cache, fail-safe, fallback budget).
 //
-//	cmd := &cobra.Command{Use: "serve", RunE: func(cmd *cobra.Command, _ []string) error {
+// Settings come in groups ([GroupServer], [GroupCache], [GroupDatabase],
+// [GroupRedis]); each command binds the groups it uses, and every command
+// goes through [FromFlags]:
+//
+//	cmd := &cobra.Command{Use: "backup", RunE: func(cmd *cobra.Command, _ []string) error {
 //		cfg, err := config.FromFlags(cmd.Flags(), os.LookupEnv)
 //		if err != nil {
 //			return err // names every bad variable, never a secret
@@ -19,16 +29,20 @@
 //		logger.Info("starting", "config", cfg) // Config is a slog.LogValuer
 //		...
 //	}}
-//	config.Bind(cmd.Flags())
+//	config.Bind(cmd.Flags(), config.GroupRedis)
 //
-// Without cobra, [Load] parses the arguments itself.
+// [Load] does the same for every group, parsing the arguments itself.
 //
 // Validation collects every problem (joined with [errors.Join]) so that an
 // operator sees them all at once; each is a [*VarError] naming the variable.
-// Secrets (ADMIN_TOKEN, REDIS_PASSWORD, passwords inside DATABASE_URL and
-// REDIS_URL) are held as [Secret] values, which print as "[redacted]" through
-// fmt, encoding/json and log/slog, and never appear in an error.
+// Secrets (ADMIN_TOKEN, passwords inside DATABASE_URL) are held as [Secret]
+// values, which print as "[redacted]" through fmt, encoding/json and
+// log/slog; redisstore.Options redacts its password the same way; no
+// secret appears in an error. TLS files (REDIS_TLS_*) are read when the
+// configuration is built, so a missing or bad file stops start-up naming
+// its variable.
 //
-// A [Config] is a plain value: copy it freely. All functions of this package
-// are safe for concurrent use.
+// A [Config] is a plain value: copy it freely (the TLS configuration it may
+// hold is shared). All functions of this package are safe for concurrent
+// use.
 package config

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/filecache/filecache/config"
 )
@@ -18,13 +19,14 @@ func ExampleLoad() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(cfg.HTTP.ListenAddr, cfg.RedisMode(), cfg.Redis.Addrs, cfg.Redis.DB, cfg.Redis.TLS)
-	fmt.Println(cfg.Cache.TTLFile, cfg.Cache.TTLSession)
-	fmt.Println(cfg.Redis.Password, cfg.Redis.Password.Reveal())
+	r := cfg.Redis.Options // handed to redisstore as they are
+	fmt.Println(cfg.HTTP.ListenAddr, cfg.Redis.Mode, r.Addrs, r.DB, r.TLS != nil)
+	fmt.Println(cfg.Cache.TTLs.File, cfg.Cache.TTLs.Session) // zero: catalog's default
+	fmt.Println(r.Password == "s3cret", strings.Contains(fmt.Sprintf("%v %+v", cfg, r), "s3cret"))
 	// Output:
 	// :9090 standalone [cache.internal:6380] 1 true
-	// 2h0m0s 30m0s
-	// [redacted] s3cret
+	// 2h0m0s 0s
+	// true false
 }
 
 func ExampleLoad_errors() {

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -9,11 +10,22 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/filecache/filecache/cache"
+	"github.com/filecache/filecache/cache/redisstore"
+	"github.com/filecache/filecache/catalog"
 	"github.com/filecache/filecache/config"
+	"github.com/filecache/filecache/metrics"
 )
 
+// flagSet returns a flag set with every group bound, as serve has.
+func flagSet() *pflag.FlagSet {
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	config.Bind(fs, config.AllGroups()...)
+	return fs
+}
+
 func TestBindUsage(t *testing.T) {
-	fs := config.FlagSet("serve")
+	fs := flagSet()
 	usage := fs.FlagUsages()
 	for _, want := range []string{
 		"--listen-addr string",
@@ -24,6 +36,13 @@ func TestBindUsage(t *testing.T) {
 		"(env CACHE_TTL_SESSION) (default 30m)",
 		"(env CACHE_TTL_JITTER) (default 0.1)",
 		"(env REDIS_POOL_SIZE) (default 50)",
+		"(env REDIS_DIAL_TIMEOUT) (default 5s)",
+		"(env REDIS_KEEPALIVE) (default 30s)",
+		"(env CACHE_STATS_LOG_INTERVAL) (default 5m)",
+		"(env REDIS_INFO_INTERVAL) (default 30s)",
+		"--redis-tls-ca-file file",
+		"(env REDIS_TLS_SERVER_NAME)",
+		"(env DB_TIMEOUT)",
 		"(env REDIS_RETRY_ON_TIMEOUT) (default true)",
 		"(env LOG_LEVEL) (default info)",
 		"--admin-token secret",
@@ -43,14 +62,74 @@ func TestBindUsage(t *testing.T) {
 			t.Errorf("flag --%s usage %q does not name %s", f.Name, f.Usage, env)
 		}
 	})
-	if n != 35 {
-		t.Errorf("%d flags, want 35", n)
+	if n != 41 {
+		t.Errorf("%d flags, want 41", n)
+	}
+}
+
+// TestBindDefaultsFromLibraries checks that --help shows the defaults the
+// libraries apply, read from their constants.
+func TestBindDefaultsFromLibraries(t *testing.T) {
+	fs := flagSet()
+	for flag, want := range map[string]string{
+		"cache-ttl-file":           catalog.DefaultFileTTL.String(),
+		"cache-ttl-session":        catalog.DefaultSessionTTL.String(),
+		"cache-ttl-stats":          catalog.DefaultStatsTTL.String(),
+		"cache-ttl-search":         catalog.DefaultSearchTTL.String(),
+		"cache-ttl-settings":       catalog.DefaultSettingsTTL.String(),
+		"cache-ttl-jitter":         fmt.Sprint(cache.DefaultJitter),
+		"redis-dial-timeout":       redisstore.DefaultDialTimeout.String(),
+		"redis-read-timeout":       redisstore.DefaultReadTimeout.String(),
+		"redis-write-timeout":      redisstore.DefaultWriteTimeout.String(),
+		"redis-keepalive":          redisstore.DefaultKeepAlive.String(),
+		"redis-pool-size":          fmt.Sprint(redisstore.DefaultPoolSize),
+		"redis-max-retries":        fmt.Sprint(redisstore.DefaultMaxRetries),
+		"redis-info-interval":      metrics.DefaultRedisInfoInterval.String(),
+		"cache-stats-log-interval": metrics.DefaultStatsLogInterval.String(),
+	} {
+		f := fs.Lookup(flag)
+		if f == nil {
+			t.Errorf("no flag --%s", flag)
+			continue
+		}
+		got := f.DefValue
+		if d, err := time.ParseDuration(got); err == nil {
+			got = d.String()
+		}
+		if got != want {
+			t.Errorf("--%s default %q, want %q", flag, f.DefValue, want)
+		}
+	}
+}
+
+// TestBindGroups checks that Bind registers the groups asked for, with
+// LOG_LEVEL, each flag annotated with its group.
+func TestBindGroups(t *testing.T) {
+	fs := pflag.NewFlagSet("backup", pflag.ContinueOnError)
+	config.Bind(fs, config.GroupRedis)
+	for _, name := range []string{"redis-url", "cache-prefix", "redis-tls-ca-file", "log-level"} {
+		if fs.Lookup(name) == nil {
+			t.Errorf("no --%s", name)
+		}
+	}
+	for _, name := range []string{"listen-addr", "database-url", "cache-ttl-file", "admin-token"} {
+		if fs.Lookup(name) != nil {
+			t.Errorf("--%s bound with the Redis group only", name)
+		}
+	}
+	if g := fs.Lookup("redis-url").Annotations[config.GroupAnnotation]; len(g) != 1 || g[0] != string(config.GroupRedis) {
+		t.Errorf("--redis-url group annotation = %q", g)
+	}
+	all := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	config.Bind(all)
+	if all.Lookup("listen-addr") == nil || all.Lookup("redis-url") == nil || all.Lookup("cache-ttl-file") == nil {
+		t.Error("Bind without groups did not bind every group")
 	}
 }
 
 func TestFlagSecretsHidden(t *testing.T) {
-	fs := config.FlagSet("serve")
-	if err := fs.Parse([]string{"--admin-token=Adm1nTok3n-zq", "--redis-url=redis://:urlPassw0rd-zq@h"}); err != nil {
+	fs := flagSet()
+	if err := fs.Parse([]string{"--admin-token=Adm1nTok3n-zq-0123", "--redis-url=redis://:urlPassw0rd-zq@h"}); err != nil {
 		t.Fatal(err)
 	}
 	var out strings.Builder
@@ -61,8 +140,8 @@ func TestFlagSecretsHidden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.HTTP.AdminToken.Reveal() != "Adm1nTok3n-zq" || cfg.Redis.Password.Reveal() != "urlPassw0rd-zq" {
-		t.Errorf("secrets from flags lost: %q %q", cfg.HTTP.AdminToken.Reveal(), cfg.Redis.Password.Reveal())
+	if cfg.HTTP.AdminToken.Reveal() != "Adm1nTok3n-zq-0123" || cfg.Redis.Options.Password != "urlPassw0rd-zq" {
+		t.Errorf("secrets from flags lost: %q %q", cfg.HTTP.AdminToken.Reveal(), cfg.Redis.Options.Password)
 	}
 }
 
@@ -80,12 +159,12 @@ func TestCobra(t *testing.T) {
 			return err
 		},
 	}
-	config.Bind(cmd.Flags())
+	config.Bind(cmd.Flags(), config.AllGroups()...)
 	cmd.SetArgs([]string{"--listen-addr=:2222", "--redis-sentinel-addrs", "s1:26379,s2:26379", "--redis-sentinel-master=mymaster"})
 	if err := cmd.Execute(); err != nil {
 		t.Fatalf("Execute: %v", err)
 	}
-	if got.HTTP.ListenAddr != ":2222" || got.Cache.TTLFile != 2*time.Hour || got.RedisMode() != config.RedisSentinel || got.Redis.MasterSet != "mymaster" {
+	if got.HTTP.ListenAddr != ":2222" || got.Cache.TTLs.File != 2*time.Hour || got.Redis.Mode != config.RedisSentinel || got.Redis.Options.MasterSet != "mymaster" {
 		t.Errorf("got %+v", got)
 	}
 

@@ -65,11 +65,11 @@ func TestRedactURL(t *testing.T) {
 }
 
 // The secrets of secretEnv, each distinctive.
-var secrets = []string{"Adm1nTok3n-zq", "r3disPassw0rd-zq", "urlPassw0rd-zq", "dbPassw0rd-zq", "qryPassw0rd-zq"}
+var secrets = []string{"Adm1nTok3n-zq-0123", "r3disPassw0rd-zq", "urlPassw0rd-zq", "dbPassw0rd-zq", "qryPassw0rd-zq"}
 
 func secretEnv() map[string]string {
 	return map[string]string{
-		"ADMIN_TOKEN":  "Adm1nTok3n-zq",
+		"ADMIN_TOKEN":  "Adm1nTok3n-zq-0123",
 		"REDIS_URL":    "rediss://app:urlPassw0rd-zq@cache:6380/1",
 		"DATABASE_URL": "postgres://fc:dbPassw0rd-zq@db/fc?password=qryPassw0rd-zq",
 	}
@@ -95,10 +95,10 @@ func TestRedaction(t *testing.T) {
 			t.Fatalf("Load: %v", err)
 		}
 		// The secrets are there, for whoever asks explicitly.
-		if cfg.HTTP.AdminToken.Reveal() != "Adm1nTok3n-zq" || !strings.Contains(cfg.Database.DSN(), "dbPassw0rd-zq") {
+		if cfg.HTTP.AdminToken.Reveal() != "Adm1nTok3n-zq-0123" || !strings.Contains(cfg.Database.DSN(), "dbPassw0rd-zq") {
 			t.Fatalf("secrets lost: %q %q", cfg.HTTP.AdminToken.Reveal(), cfg.Database.DSN())
 		}
-		if pw := cfg.Redis.Password.Reveal(); pw != "urlPassw0rd-zq" && pw != "r3disPassw0rd-zq" {
+		if pw := cfg.Redis.Options.Password; pw != "urlPassw0rd-zq" && pw != "r3disPassw0rd-zq" {
 			t.Fatalf("redis password = %q", pw)
 		}
 
@@ -140,8 +140,8 @@ func TestErrorsHideSecrets(t *testing.T) {
 		{"DATABASE_URL": "postgres://fc:dbPassw0rd-zq@db/%zz?password=qryPassw0rd-zq"},
 		{"DATABASE_URL": "host=db password=dbPassw0rd-zq"},
 		{"DATABASE_URL": "mysql://fc:dbPassw0rd-zq@db/fc"},
-		{"ADMIN_TOKEN": "Adm1nTok3n-zq with spaces"},
-		{"ADMIN_TOKEN": "Adm1nTok3n-zq\n"},
+		{"ADMIN_TOKEN": "Adm1nTok3n-zq-0123 with spaces"},
+		{"ADMIN_TOKEN": "Adm1nTok3n-zq-0123\n"},
 		{"REDIS_PASSWORD": "r3disPassw0rd-zq", "REDIS_URL": "redis://h:0"},
 	}
 	for _, e := range bad {
@@ -154,7 +154,7 @@ func TestErrorsHideSecrets(t *testing.T) {
 		assertNoSecret(t, "error", fmt.Sprintf("%+v %#v", err, err))
 	}
 	// Secrets given as flags do not leak through errors either.
-	_, err := config.Load([]string{"--admin-token=Adm1nTok3n-zq x", "--redis-password", "r3disPassw0rd-zq", "--redis-url=redis://:urlPassw0rd-zq@h:0"}, nil)
+	_, err := config.Load([]string{"--admin-token=Adm1nTok3n-zq-0123 x", "--redis-password", "r3disPassw0rd-zq", "--redis-url=redis://:urlPassw0rd-zq@h:0"}, nil)
 	if err == nil {
 		t.Fatal("Load: want error")
 	}

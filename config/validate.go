@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -43,35 +45,37 @@ func (c Config) validate(skip map[string]bool) []error {
 		}
 	}
 	v.positive("SHUTDOWN_TIMEOUT", c.HTTP.ShutdownTimeout, time.Nanosecond)
-	if tok := c.HTTP.AdminToken.Reveal(); !printableNoSpace(tok) {
+	switch tok := c.HTTP.AdminToken.Reveal(); {
+	case !printableNoSpace(tok):
 		v.fail("ADMIN_TOKEN", "must be printable ASCII without spaces")
+	case tok != "" && len(tok) < MinAdminTokenLen:
+		v.fail("ADMIN_TOKEN", "is shorter than %d bytes; use a random token, e.g. the output of `openssl rand -hex 32`", MinAdminTokenLen)
 	}
 
 	c.validateDatabase(v)
 	c.validateRedis(v)
 
-	if p := c.Cache.Prefix; len(p) > MaxCachePrefixLen {
+	switch p := c.Cache.Prefix; {
+	case len(p) > MaxCachePrefixLen:
 		v.fail("CACHE_PREFIX", "%s is %d bytes, at most %d allowed", quote(p), len(p), MaxCachePrefixLen)
-	} else if !printableNoSpace(p) || strings.ContainsAny(p, `*?[]\`) {
+	case !printableNoSpace(p) || strings.ContainsAny(p, `*?[]\`):
 		v.fail("CACHE_PREFIX", `%s must be printable ASCII without spaces or the characters *?[]\`, quote(p))
+	case p != "" && !strings.HasSuffix(p, PrefixSeparator):
+		v.fail("CACHE_PREFIX", "%s must end with %q, so that no other prefix starts with it", quote(p), PrefixSeparator)
 	}
-	v.positive("CACHE_TTL_FILE", c.Cache.TTLFile, MinTTL)
-	v.positive("CACHE_TTL_SESSION", c.Cache.TTLSession, MinTTL)
-	v.positive("CACHE_TTL_STATS", c.Cache.TTLStats, MinTTL)
-	v.positive("CACHE_TTL_SEARCH", c.Cache.TTLSearch, MinTTL)
-	v.positive("CACHE_TTL_SETTINGS", c.Cache.TTLSettings, MinTTL)
-	if j := c.Cache.TTLJitter; !(j >= 0 && j <= MaxCacheTTLJitter) { // also catches NaN
+	t := c.Cache.TTLs
+	v.ttl("CACHE_TTL_FILE", t.File)
+	v.ttl("CACHE_TTL_SESSION", t.Session)
+	v.ttl("CACHE_TTL_STATS", t.Stats)
+	v.ttl("CACHE_TTL_SEARCH", t.Search)
+	v.ttl("CACHE_TTL_SETTINGS", t.Settings)
+	if j := c.Cache.TTLJitter; j > MaxCacheTTLJitter || math.IsNaN(j) {
 		v.fail("CACHE_TTL_JITTER", "%v must be between 0 and %v", j, MaxCacheTTLJitter)
 	}
 	v.nonNegative("CACHE_NEAR_SIZE", c.Cache.NearSize)
 	v.nonNegative("DB_FALLBACK_LIMIT", c.Cache.FallbackLimit)
-	for _, d := range []struct {
-		env string
-		d   time.Duration
-	}{{"DB_TIMEOUT", c.Database.Timeout}, {"CACHE_FAIL_SAFE", c.Cache.FailSafe}, {"CACHE_STATS_LOG_INTERVAL", c.Cache.StatsLogInterval}, {"REDIS_INFO_INTERVAL", c.Cache.RedisInfoInterval}} {
-		if d.d < 0 {
-			v.fail(d.env, "%v must not be negative", d.d)
-		}
+	if c.Cache.FailSafe < 0 {
+		v.fail("CACHE_FAIL_SAFE", "%v must not be negative", c.Cache.FailSafe)
 	}
 
 	switch c.LogLevel {
@@ -98,13 +102,25 @@ func (c Config) validateDatabase(v *validator) {
 		// The value may be a key=value DSN with a password: do not show it.
 		v.fail(env, "must start with sqlite:, postgres:// or postgresql://")
 	}
+	if d := c.Database.Timeout; d < 0 || (d > 0 && d < time.Millisecond) {
+		v.fail("DB_TIMEOUT", "%s must be at least 1ms", d)
+	}
+}
+
+// maxmemoryPolicies are the values of Redis' maxmemory-policy.
+var maxmemoryPolicies = []string{
+	"noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
+	"volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
 }
 
 func (c Config) validateRedis(v *validator) {
-	r := c.Redis
+	r := c.Redis.Options
 	addrsEnv := ""
-	switch r.Mode {
+	switch c.Redis.Mode {
 	case RedisNone:
+		if len(r.Addrs) > 0 {
+			v.fail("REDIS_URL", "addresses without a Redis mode")
+		}
 	case RedisStandalone:
 		addrsEnv = "REDIS_URL"
 		if len(r.Addrs) != 1 {
@@ -130,7 +146,7 @@ func (c Config) validateRedis(v *validator) {
 			v.fail(addrsEnv, "db %d must not be negative", r.DB)
 		}
 	default:
-		v.fail("REDIS_URL", "unknown Redis mode %q", r.Mode)
+		v.fail("REDIS_URL", "unknown Redis mode %q", c.Redis.Mode)
 	}
 	if addrsEnv != "" {
 		for _, a := range r.Addrs {
@@ -141,28 +157,41 @@ func (c Config) validateRedis(v *validator) {
 	}
 	if !v.skip["REDIS_SENTINEL_ADDRS"] {
 		switch {
-		case r.Mode == RedisSentinel && r.MasterSet == "":
+		case c.Redis.Mode == RedisSentinel && r.MasterSet == "":
 			v.fail("REDIS_SENTINEL_MASTER", "required with REDIS_SENTINEL_ADDRS")
-		case r.Mode != RedisSentinel && r.MasterSet != "":
+		case c.Redis.Mode != RedisSentinel && r.MasterSet != "":
 			v.fail("REDIS_SENTINEL_MASTER", "set without REDIS_SENTINEL_ADDRS")
 		}
 	}
 	if r.MasterSet != "" && !printableNoSpace(r.MasterSet) {
 		v.fail("REDIS_SENTINEL_MASTER", "%s must be printable ASCII without spaces", quote(r.MasterSet))
 	}
-	if r.TLSInsecureSkipVerify && !r.TLS && r.Mode != RedisNone {
-		v.fail("REDIS_TLS_INSECURE", "needs TLS (a rediss:// REDIS_URL)")
+	if p := c.Redis.SetMaxmemoryPolicy; p != "" {
+		switch {
+		case c.Redis.Mode == RedisNone:
+			v.fail("REDIS_SET_MAXMEMORY_POLICY", "set without Redis")
+		case !slices.Contains(maxmemoryPolicies, p):
+			v.fail("REDIS_SET_MAXMEMORY_POLICY", "%s is not a maxmemory-policy (%s)", quote(p), strings.Join(maxmemoryPolicies, ", "))
+		}
 	}
-	v.positive("REDIS_DIAL_TIMEOUT", r.DialTimeout, time.Millisecond)
-	v.positive("REDIS_READ_TIMEOUT", r.ReadTimeout, time.Millisecond)
-	v.positive("REDIS_WRITE_TIMEOUT", r.WriteTimeout, time.Millisecond)
-	if r.KeepAlive < 0 {
-		v.fail("REDIS_KEEPALIVE", "%s must not be negative", r.KeepAlive)
+	v.atLeast("REDIS_DIAL_TIMEOUT", r.DialTimeout, time.Millisecond)
+	v.atLeast("REDIS_READ_TIMEOUT", r.ReadTimeout, time.Millisecond)
+	v.atLeast("REDIS_WRITE_TIMEOUT", r.WriteTimeout, time.Millisecond)
+	v.nonNegative("REDIS_POOL_SIZE", r.PoolSize)
+}
+
+// ttl checks a cache TTL: zero (the default) or at least MinTTL.
+func (v *validator) ttl(env string, d time.Duration) {
+	if d != 0 {
+		v.positive(env, d, MinTTL)
 	}
-	if r.PoolSize < 1 {
-		v.fail("REDIS_POOL_SIZE", "%d must be at least 1", r.PoolSize)
+}
+
+// atLeast checks a duration that is zero (the default) or at least least.
+func (v *validator) atLeast(env string, d, least time.Duration) {
+	if d != 0 {
+		v.positive(env, d, least)
 	}
-	v.nonNegative("REDIS_MAX_RETRIES", r.MaxRetries)
 }
 
 func (v *validator) positive(env string, d, least time.Duration) {

@@ -51,8 +51,9 @@ const (
 )
 
 // Redis is the Redis deployment the INFO poller watches: a
-// *redisstore.Store. If it also has a Retries() uint64 method, retries are
-// exported as cache_store_retries_total.
+// *redisstore.Store or *redisstore.Background, whose Client is nil until it
+// has connected (the poller skips it meanwhile). If it also has a Retries()
+// uint64 method, retries are exported as cache_store_retries_total.
 type Redis interface {
 	Client() rueidis.Client
 }

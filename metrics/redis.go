@@ -58,7 +58,11 @@ func newRedisCollector(r Redis, timeout time.Duration, log *slog.Logger) *redisC
 // poll runs INFO on every node the client knows (every master and replica
 // of a Cluster) in parallel and keeps the results for the next scrapes.
 func (c *redisCollector) poll(ctx context.Context) {
-	nodes := c.redis.Client().Nodes()
+	client := c.redis.Client()
+	if client == nil {
+		return // not connected yet
+	}
+	nodes := client.Nodes()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	out := make(map[string]redisinfo.Info, len(nodes))

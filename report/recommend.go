@@ -6,7 +6,23 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/filecache/filecache/internal/redisinfo"
 )
+
+// Severities of a Recommendation.
+const (
+	SeverityWarning = "warning"
+	SeverityInfo    = "info"
+)
+
+// Recommendation is one finding and what to do about it.
+type Recommendation struct {
+	Severity string `json:"severity"`
+	Code     string `json:"code"` // low_hit_ratio, ttl_too_short, maxmemory_policy, maxmemory_unbounded, memory_near_limit, evictions, keys_without_ttl, node_unreachable
+	Subject  string `json:"subject"`
+	Message  string `json:"message"`
+}
 
 // recommend derives the recommendations from what the report found.
 func recommend(rep *Report, opts *Options, samples map[string]*sample) []Recommendation {
@@ -40,7 +56,8 @@ func recommend(rep *Report, opts *Options, samples map[string]*sample) []Recomme
 			if n.Role != "master" && n.Role != "" {
 				continue
 			}
-			if p := n.MaxMemoryPolicy; p != "allkeys-lru" && p != "allkeys-lfu" {
+			// The check serve runs at start-up and shows in /readyz.
+			if p := n.MaxMemoryPolicy; !redisinfo.CachePolicy(p) {
 				policies[p] = append(policies[p], n.Addr)
 			}
 			if n.MaxMemory == 0 {

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"time"
 
@@ -27,7 +28,12 @@ const (
 )
 
 // Options configures a Store. Addrs is required; the zero value of every
-// other field means its default.
+// other field means its default, and a negative KeepAlive or MaxRetries
+// turns that feature off.
+//
+// Options prints with its password redacted, through fmt (every verb),
+// encoding/json and log/slog, so that logging a configuration never shows
+// it; the TLS configuration prints as a summary.
 type Options struct {
 	// Addrs are the server addresses (host:port): one standalone server,
 	// any Cluster nodes (the topology is discovered), or the Sentinels when
@@ -40,7 +46,9 @@ type Options struct {
 	Password string
 	// DB selects a database on a standalone server. Default: 0.
 	DB int
-	// TLS, if set, is used for every connection (rediss://).
+	// TLS, if set, is used for every connection (rediss://): to a
+	// standalone server, to every Cluster node, and to the Sentinels and
+	// the master they name. Default: nil, plain TCP.
 	TLS *tls.Config
 	// DialTimeout bounds connecting. Default: DefaultDialTimeout.
 	DialTimeout time.Duration
@@ -52,7 +60,8 @@ type Options struct {
 	// before it is judged dead (rueidis ConnWriteTimeout).
 	// Default: DefaultWriteTimeout.
 	WriteTimeout time.Duration
-	// KeepAlive is the TCP keepalive period. Default: DefaultKeepAlive.
+	// KeepAlive is the TCP keepalive period; a negative value turns
+	// keep-alive probes off. Default: DefaultKeepAlive.
 	KeepAlive time.Duration
 	// PoolSize bounds the connections of blocking commands per node (rueidis
 	// BlockingPoolSize); other commands are pipelined on shared connections.
@@ -77,6 +86,9 @@ type Options struct {
 	DeleteBatch int
 	// ClientName is sent with CLIENT SETNAME. Default: "filecache".
 	ClientName string
+	// Logger receives the failed attempts of a Store connecting in the
+	// background (NewBackground). Default: discard.
+	Logger *slog.Logger
 	// Track lists key prefixes whose changes the Store notifies (Redis
 	// server-assisted client tracking in BCAST mode on every connection),
 	// which lets a cache.Cache keep a near cache of those keys. The prefixes
@@ -123,7 +135,9 @@ func (o *Options) setDefaults() error {
 	def(&o.DialTimeout, DefaultDialTimeout)
 	def(&o.ReadTimeout, DefaultReadTimeout)
 	def(&o.WriteTimeout, DefaultWriteTimeout)
-	def(&o.KeepAlive, DefaultKeepAlive)
+	if o.KeepAlive == 0 {
+		o.KeepAlive = DefaultKeepAlive // negative stays: net.Dialer turns probes off
+	}
 	def(&o.RetryBackoff, DefaultRetryBackoff)
 	def(&o.MaxBackoff, DefaultMaxBackoff)
 	if o.Heartbeat == 0 {
@@ -146,6 +160,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.ClientName == "" {
 		o.ClientName = "filecache"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return nil
 }

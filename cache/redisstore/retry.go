@@ -30,7 +30,7 @@ func (s *Store) attempt(ctx context.Context, idempotent bool, fn func(ctx contex
 			if err != nil && ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return classify(err)
+			return classifyReply(err)
 		}
 		s.retries.Add(1)
 		// Equal jitter: half fixed, half random.
@@ -68,12 +68,12 @@ func (s *Store) retryable(err error) bool {
 
 func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
 
-// classify maps Redis error replies that are answers, not outages, onto the
+// classifyReply maps Redis error replies that are answers, not outages, onto the
 // cache's sentinels: the store is reachable, so a circuit breaker must not
 // count them, and the cache handles them per command. Replies that say the
 // server cannot serve now (LOADING, MASTERDOWN, CLUSTERDOWN, TRYAGAIN,
 // READONLY during a failover, BUSY) stay outages.
-func classify(err error) error {
+func classifyReply(err error) error {
 	re, ok := rueidis.IsRedisErr(err)
 	if !ok || re.IsNil() {
 		return err

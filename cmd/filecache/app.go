@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 
 	"github.com/filecache/filecache/cache"
 	"github.com/filecache/filecache/cache/breaker"
@@ -16,6 +16,7 @@ import (
 	"github.com/filecache/filecache/catalog"
 	"github.com/filecache/filecache/config"
 	"github.com/filecache/filecache/files/sqlstore"
+	"github.com/filecache/filecache/internal/logagg"
 	"github.com/filecache/filecache/metrics"
 	"golang.org/x/term"
 )
@@ -27,51 +28,51 @@ type app struct {
 	log     *slog.Logger
 	repo    *sqlstore.Store
 	store   cache.Store
-	redis   *redisstore.Store // nil without Redis
-	breaker *breaker.Store    // around redis; nil without Redis
+	redis   *redisstore.Background // nil without Redis
+	breaker *breaker.Store         // around redis; nil without Redis
 	cache   *cache.Cache
 	catalog *catalog.Catalog
 	metrics *metrics.Metrics
+
+	mu           sync.Mutex
+	memoryIssues []string           // what is wrong with Redis' memory policy, per node
+	stopWatch    context.CancelFunc // stops the goroutine waiting for Redis; nil if none
+	watchers     sync.WaitGroup
 }
 
+// newLogger logs to w, as text on a terminal and JSON otherwise, with
+// repeated warnings aggregated (one line per interval with a count).
 func newLogger(w *os.File, level slog.Level) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if term.IsTerminal(int(w.Fd())) {
-		return slog.New(slog.NewTextHandler(w, opts))
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(logagg.New(h, logagg.Options{}))
 }
 
-// redisOptions maps the configuration onto redisstore.Options.
-func redisOptions(r config.RedisConfig) redisstore.Options {
-	o := redisstore.Options{
-		Addrs:            r.Addrs,
-		MasterSet:        r.MasterSet,
-		Username:         r.Username,
-		Password:         r.Password.Reveal(),
-		DB:               r.DB,
-		DialTimeout:      r.DialTimeout,
-		ReadTimeout:      r.ReadTimeout,
-		WriteTimeout:     r.WriteTimeout,
-		KeepAlive:        r.KeepAlive,
-		PoolSize:         r.PoolSize,
-		MaxRetries:       r.MaxRetries,
-		NoRetryOnTimeout: !r.RetryOnTimeout,
+// flushLog writes the warnings log still holds back.
+func flushLog(log *slog.Logger) {
+	if h, ok := log.Handler().(*logagg.Handler); ok {
+		h.Flush()
 	}
-	if r.KeepAlive == 0 {
-		o.KeepAlive = -1 // net.Dialer: negative disables keep-alive probes
-	}
-	if r.MaxRetries == 0 {
-		o.MaxRetries = -1 // redisstore: zero means the default
-	}
-	if r.TLS {
-		o.TLS = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: r.TLSInsecureSkipVerify}
-	}
-	return o
 }
 
-// openApp connects everything; close it with app.Close.
-func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *app, err error) {
+// openApp connects everything, as serve needs it; close it with app.Close.
+// The database must answer. Redis need not: when it is unreachable the app
+// starts with the breaker open and cache reads suspended, answers from the
+// database, and connects in the background (see watchRedis).
+func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
+	return open(ctx, cfg, log, false)
+}
+
+// openAppConnected is openApp for the commands that work on Redis itself
+// (warm, report): an unreachable Redis is an error.
+func openAppConnected(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
+	return open(ctx, cfg, log, true)
+}
+
+func open(ctx context.Context, cfg config.Config, log *slog.Logger, redisRequired bool) (_ *app, err error) {
 	a := &app{cfg: cfg, log: log}
 	defer func() {
 		if err != nil {
@@ -79,37 +80,28 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *app, 
 		}
 	}()
 	if a.repo, err = sqlstore.Open(ctx, cfg.Database.URL.Reveal(), sqlstore.Options{Timeout: cfg.Database.Timeout}); err != nil {
-		return nil, fmt.Errorf("DATABASE_URL %s: %w", config.RedactURL(cfg.Database.URL.Reveal()), err)
+		return nil, fmt.Errorf("DATABASE_URL %s: the database is required at start-up: %w", config.RedactURL(cfg.Database.URL.Reveal()), err)
 	}
 	switch {
 	case cfg.Cache.Disabled:
-		log.Warn("the cache is disabled (CACHE_DISABLED): every read goes to the database")
+		log.Warn("the cache is disabled (CACHE_DISABLED): every read goes to the database; sessions and rate limits are off")
 		a.store = nostore.Store{}
-	case cfg.RedisMode() == config.RedisNone:
+	case cfg.Redis.Mode == config.RedisNone:
 		log.Info("no Redis configured (REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINEL_ADDRS): using the in-process cache")
 		if a.store, err = memstore.New(memstore.Options{}); err != nil {
 			return nil, err
 		}
 	default:
-		ro := redisOptions(cfg.Redis)
-		if cfg.Cache.NearSize > 0 {
-			for _, f := range catalog.NearFamilies {
-				ro.Track = append(ro.Track, cfg.Cache.Prefix+f+":")
-			}
+		if err = a.openRedis(ctx, redisRequired); err != nil {
+			return nil, err
 		}
-		if a.redis, err = redisstore.New(ctx, ro); err != nil {
-			return nil, fmt.Errorf("%s: redis (%s): %w", redisVar(cfg.RedisMode()), cfg.RedisMode(), err)
-		}
-		a.breaker = breaker.New(a.redis, breaker.Options{OnStateChange: a.breakerChanged})
-		a.store = a.breaker
-		log.Info("connected to Redis", "mode", a.redis.Mode(), "addrs", cfg.Redis.Addrs)
 	}
 	if a.metrics, err = a.newMetrics(); err != nil {
 		return nil, err
 	}
 	if a.cache, err = cache.New(a.store, cache.Options{
 		Prefix:        cfg.Cache.Prefix,
-		Jitter:        jitter(cfg.Cache.TTLJitter),
+		Jitter:        cfg.Cache.TTLJitter,
 		NearSize:      cfg.Cache.NearSize,
 		FallbackLimit: cfg.Cache.FallbackLimit,
 		Observer:      a.metrics,
@@ -121,13 +113,7 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *app, 
 		return nil, err
 	}
 	a.catalog, err = catalog.New(a.repo, a.repo, a.cache, catalog.Options{
-		TTLs: catalog.TTLs{
-			File:     cfg.Cache.TTLFile,
-			Session:  cfg.Cache.TTLSession,
-			Stats:    cfg.Cache.TTLStats,
-			Search:   cfg.Cache.TTLSearch,
-			Settings: cfg.Cache.TTLSettings,
-		},
+		TTLs:        cfg.Cache.TTLs,
 		FailSafe:    cfg.Cache.FailSafe,
 		Logger:      log,
 		AfterCommit: failpoint(log),
@@ -135,18 +121,10 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *app, 
 	if err != nil {
 		return nil, err
 	}
-	return a, nil
-}
-
-// redisVar names the variable that chose the Redis mode, for errors.
-func redisVar(mode string) string {
-	switch mode {
-	case config.RedisCluster:
-		return "REDIS_CLUSTER_NODES"
-	case config.RedisSentinel:
-		return "REDIS_SENTINEL_ADDRS"
+	if a.redis != nil {
+		a.watchRedis(ctx)
 	}
-	return "REDIS_URL"
+	return a, nil
 }
 
 // failpointEnv names a fault to inject, for crash-recovery tests only:
@@ -183,21 +161,16 @@ func (a *app) breakerChanged(from, to breaker.State) {
 	}
 }
 
-// jitter maps the configuration's 0 (no jitter) onto cache.Options, where 0
-// means the default.
-func jitter(j float64) float64 {
-	if j == 0 {
-		return -1
-	}
-	return j
-}
-
 // Close releases the store and the repository.
 func (a *app) Close() error {
 	var errs []error
+	if a.stopWatch != nil {
+		a.stopWatch()
+	}
 	if a.store != nil {
 		errs = append(errs, a.store.Close())
 	}
+	a.watchers.Wait()
 	if a.repo != nil {
 		errs = append(errs, a.repo.Close())
 	}

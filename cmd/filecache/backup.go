@@ -1,13 +1,11 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/filecache/filecache/backup"
-	"github.com/filecache/filecache/cache/redisstore"
 	"github.com/filecache/filecache/config"
 	"github.com/filecache/filecache/report"
 	"github.com/spf13/cobra"
@@ -37,11 +35,11 @@ newer version.`,
 			if out == "" {
 				return errors.New("--out FILE is required")
 			}
-			cfg, err := config.FromFlags(cmd.Flags(), e.lookup)
+			cfg, err := loadConfig(cmd, e)
 			if err != nil {
 				return err
 			}
-			store, err := openBackupRedis(cmd.Context(), cfg, "backup")
+			store, err := openRedisStore(cmd.Context(), cfg, "backup")
 			if err != nil {
 				return err
 			}
@@ -61,21 +59,8 @@ newer version.`,
 			return err
 		},
 	}
-	config.Bind(cmd.Flags())
+	config.Bind(cmd.Flags(), config.GroupRedis)
 	cmd.Flags().StringVar(&out, "out", "", "file to write the backup to (required)")
 	cmd.Flags().StringVar(&match, "match", "*", "SCAN MATCH glob of the keys to back up, after CACHE_PREFIX")
 	return cmd
-}
-
-// openBackupRedis connects to the configured Redis alone: backup and
-// restore need no database.
-func openBackupRedis(ctx context.Context, cfg config.Config, what string) (*redisstore.Store, error) {
-	if cfg.RedisMode() == config.RedisNone {
-		return nil, fmt.Errorf("%s needs Redis: set REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINEL_ADDRS (or --redis-url, --redis-cluster-nodes, --redis-sentinel-addrs)", what)
-	}
-	store, err := redisstore.New(ctx, redisOptions(cfg.Redis))
-	if err != nil {
-		return nil, fmt.Errorf("redis (%s): %w", cfg.RedisMode(), err)
-	}
-	return store, nil
 }

@@ -24,7 +24,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/filecache/filecache/config"
 	"github.com/filecache/filecache/files"
 	"github.com/filecache/filecache/internal/redistest"
 	"github.com/filecache/filecache/internal/sqltest"
@@ -95,10 +94,7 @@ func startE2EServer(t testing.TB, b e2eBackend, env map[string]string) *e2eServe
 			vars[k] = v
 		}
 	}
-	cfg, err := config.Load(nil, func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
-	if err != nil {
-		t.Fatalf("config.Load: %v", err)
-	}
+	cfg := testConfig(t, vars)
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: cfg.LogLevel}))
 	a, err := openApp(t.Context(), cfg, log)
 	if err != nil {

@@ -32,11 +32,11 @@ one JSON object per line with --json or when the output is not a terminal.`,
   filecache events --json | grep 0190a3c4-7d2e-7c4b-9a2f-3b6f0e1d2c3b`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.FromFlags(cmd.Flags(), e.lookup)
+			cfg, err := loadConfig(cmd, e)
 			if err != nil {
 				return err
 			}
-			store, err := openBackupRedis(cmd.Context(), cfg, "events")
+			store, err := openRedisStore(cmd.Context(), cfg, "events")
 			if err != nil {
 				return err
 			}
@@ -53,7 +53,7 @@ one JSON object per line with --json or when the output is not a terminal.`,
 			return watchEvents(cmd.Context(), c, e.stdout, asJSON, log)
 		},
 	}
-	config.Bind(cmd.Flags())
+	config.Bind(cmd.Flags(), config.GroupRedis)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per event")
 	return cmd
 }

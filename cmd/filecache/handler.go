@@ -12,6 +12,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/filecache/filecache/catalog"
+	"github.com/filecache/filecache/files"
 	"github.com/filecache/filecache/httpapi"
 	"github.com/filecache/filecache/internal/redisinfo"
 	"github.com/filecache/filecache/ratelimit"
@@ -41,8 +42,8 @@ func (ad admin) CacheStats(ctx context.Context) httpapi.CacheStats {
 	out := httpapi.CacheStats{Breaker: ad.a.breakerState()}
 	var wg sync.WaitGroup
 	wg.Go(func() { out.CacheStats = ad.a.catalog.CacheStats(ctx) })
-	if ad.a.redis != nil {
-		wg.Go(func() { out.RedisMemory = redisMemory(ctx, ad.a.redis.Client()) })
+	if client := ad.a.redisClient(); client != nil {
+		wg.Go(func() { out.RedisMemory = redisMemory(ctx, client) })
 	}
 	wg.Wait()
 	return out
@@ -98,6 +99,12 @@ type readiness struct {
 	Store      string `json:"store"`
 	Breaker    string `json:"breaker"`
 	CacheReads string `json:"cache_reads"`
+	// Redis is "connected", or "connecting" with the last error while the
+	// store connects in the background; absent without Redis.
+	Redis string `json:"redis,omitempty"`
+	// RedisMemory lists the nodes whose maxmemory or maxmemory-policy do
+	// not suit a cache.
+	RedisMemory []string `json:"redis_memory,omitempty"`
 }
 
 // breakerState is the breaker's state, or "none" without Redis.
@@ -118,8 +125,16 @@ func (a *app) Ready(ctx context.Context) (bool, any) {
 		r.CacheReads = "suspended"
 	}
 	switch {
-	case a.redis != nil:
+	case a.redis != nil && a.redis.Store() != nil:
 		r.Store = "redis " + a.redis.Mode()
+		r.Redis = "connected"
+		r.RedisMemory = a.redisMemoryIssues()
+	case a.redis != nil:
+		r.Store = "redis (" + a.cfg.Redis.Mode + ", not connected)"
+		r.Redis = "connecting"
+		if err := a.redis.Err(); err != nil {
+			r.Redis += ": " + err.Error()
+		}
 	case a.cfg.Cache.Disabled:
 		r.Store = "none (CACHE_DISABLED)"
 	}
@@ -133,9 +148,36 @@ func (a *app) Ready(ctx context.Context) (bool, any) {
 	return ok, r
 }
 
-// handler returns the HTTP API of a.
+// redisClient returns the client of the connected Redis store, or nil.
+func (a *app) redisClient() rueidis.Client {
+	if a.redis == nil {
+		return nil
+	}
+	return a.redis.Client()
+}
+
+// withoutSessions is the catalog seen by the HTTP API when the cache is
+// disabled: sessions live in the cache, so none is kept, and
+// GET /v1/session answers a session that starts now with no requests.
+type withoutSessions struct{ *catalog.Catalog }
+
+// TouchSession keeps nothing.
+func (withoutSessions) TouchSession(context.Context, string) error { return nil }
+
+// Session returns the session of a client never seen.
+func (w withoutSessions) Session(_ context.Context, ip string) (files.UserSession, error) {
+	now := time.Now().UTC()
+	return files.UserSession{IP: ip, FirstSeen: now, LastSeen: now}, nil
+}
+
+// handler returns the HTTP API of a. With CACHE_DISABLED, sessions and
+// rate limits, which live in the cache, are off: no session is counted and
+// no RateLimit-* header is sent.
 func (a *app) handler() (http.Handler, error) {
 	deps := httpapi.Deps{Catalog: a.catalog, Admin: admin{a}, Health: a, Logger: a.log, Metrics: a.metrics.Handler()}
+	if a.cfg.Cache.Disabled {
+		deps.Catalog = withoutSessions{a.catalog}
+	}
 	// The counters live in the store: no limit, and no RateLimit-* header,
 	// with CACHE_DISABLED.
 	if n := a.cfg.HTTP.RateLimitPerMinute; n > 0 && !a.cfg.Cache.Disabled {

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +28,26 @@ type process struct {
 	base   string        // http://127.0.0.1:PORT
 	exited chan struct{} // closed when the process has exited
 	err    error         // its exit status, once exited
+	log    logLines      // what it logged
+}
+
+// logLines collects the JSON log lines of a process.
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) add(line string) {
+	l.mu.Lock()
+	l.lines = append(l.lines, line)
+	l.mu.Unlock()
+}
+
+// snapshot returns the lines logged so far.
+func (l *logLines) snapshot() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.lines)
 }
 
 // stop ends the process with SIGTERM and waits for it.
@@ -73,6 +94,7 @@ func startServe(t *testing.T, env map[string]string) *process {
 	var log []string
 	for lines.Scan() {
 		log = append(log, lines.Text())
+		p.log.add(lines.Text())
 		var rec struct {
 			Msg  string `json:"msg"`
 			Addr string `json:"addr"`
@@ -80,6 +102,9 @@ func startServe(t *testing.T, env map[string]string) *process {
 		if json.Unmarshal(lines.Bytes(), &rec) == nil && rec.Msg == "listening" {
 			p.base = "http://" + rec.Addr
 			go func() {
+				for lines.Scan() {
+					p.log.add(lines.Text())
+				}
 				_, _ = io.Copy(io.Discard, stderr)
 				p.err = cmd.Wait()
 				close(p.exited)

@@ -1,8 +1,9 @@
 // Command filecache is the file-metadata service and its operator commands:
-// serve, warm, version (and, as they land, backup, restore, report, events).
+// serve, warm, backup, restore, report, events, version.
 //
 // Configuration comes from the environment; flags of the same name in kebab
-// case win. Run "filecache --help" for the list.
+// case win. "filecache <command> --help" lists the command's own flags, then
+// the settings it shares with the others, by group.
 package main
 
 import (

@@ -16,9 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/filecache/filecache/cache/redisstore"
 	"github.com/filecache/filecache/config"
 	"github.com/filecache/filecache/files"
+	"github.com/filecache/filecache/internal/redistest"
 	"github.com/filecache/filecache/internal/testenv"
+	"github.com/redis/rueidis"
 )
 
 // runCLI runs the command line args in process with the environment vars
@@ -60,6 +63,21 @@ func TestVersion(t *testing.T) {
 	}
 }
 
+// TestVersionFlag checks that "filecache --version" prints what
+// "filecache version" prints.
+func TestVersionFlag(t *testing.T) {
+	want, _, err := runCLI(t, nil, "version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"--version"}, {"-v"}} {
+		got, _, err := runCLI(t, nil, args...)
+		if err != nil || got != want {
+			t.Errorf("%v printed %q, %v; want %q like \"filecache version\"", args, got, err, want)
+		}
+	}
+}
+
 func TestHelp(t *testing.T) {
 	tests := []struct {
 		args []string
@@ -67,10 +85,10 @@ func TestHelp(t *testing.T) {
 	}{
 		{[]string{"--help"}, []string{
 			"Usage:", "filecache [command]", "Available Commands:", "serve", "warm", "version",
-			"Examples:", "filecache serve", "REDIS_CLUSTER_NODES=", "DATABASE_URL=",
+			"Examples:", "filecache serve", "REDIS_CLUSTER_NODES=", "DATABASE_URL=", "--version",
 		}},
 		{[]string{"serve", "--help"}, []string{
-			"Usage:", "filecache serve [flags]", "Examples:", "ADMIN_TOKEN=change-me filecache serve",
+			"Usage:", "filecache serve [flags]", "Examples:", "ADMIN_TOKEN=$(openssl rand -hex 32) filecache serve",
 			"--listen-addr", "(env LISTEN_ADDR)", "--database-url", "(env DATABASE_URL)",
 			"--redis-url", "(env REDIS_URL)", "--redis-cluster-nodes", "(env REDIS_CLUSTER_NODES)",
 			"--redis-sentinel-addrs", "(env REDIS_SENTINEL_ADDRS)", "--redis-password", "(env REDIS_PASSWORD)",
@@ -78,9 +96,10 @@ func TestHelp(t *testing.T) {
 			"--cache-near-size", "(env CACHE_NEAR_SIZE)", "--admin-token", "(env ADMIN_TOKEN)",
 			"--rate-limit-per-minute", "(env RATE_LIMIT_PER_MINUTE)", "--trusted-proxies", "(env TRUSTED_PROXIES)",
 			"--log-level", "(env LOG_LEVEL)", "sqlite:filecache.db", ":8080",
+			"--redis-tls-ca-file", "--db-timeout", "--redis-set-maxmemory-policy",
 		}},
 		{[]string{"help", "serve"}, []string{"filecache serve [flags]", "--redis-url"}},
-		{[]string{"warm", "--help"}, []string{"filecache warm [flags]", "Examples:", "--limit", "(env REDIS_URL)"}},
+		{[]string{"warm", "--help"}, []string{"filecache warm [flags]", "Examples:", "--limit", "(env REDIS_URL)", "--cache-ttl-file"}},
 		{[]string{"version", "--help"}, []string{"filecache version", "Examples:"}},
 	}
 	for _, tc := range tests {
@@ -97,6 +116,63 @@ func TestHelp(t *testing.T) {
 			}
 			if strings.Contains(out, "s3cret") {
 				t.Errorf("%v: help shows a secret of the environment:\n%s", tc.args, out)
+			}
+		})
+	}
+}
+
+// TestHelpGroups checks the layout of every command's --help: its own flags
+// first, then the shared settings by group, and only the groups the
+// command uses (serve-only flags only on serve).
+func TestHelpGroups(t *testing.T) {
+	tests := []struct {
+		cmd      string
+		own      []string // in the "Flags:" section
+		sections []string // in this order
+		absent   []string
+	}{
+		{"serve", []string{"--log-level"}, []string{"Server flags (serve only):", "Cache flags:", "Database flags:", "Redis flags:"}, nil},
+		{"warm", []string{"--limit"}, []string{"Cache flags:", "Database flags:", "Redis flags:"}, []string{"--listen-addr", "--admin-token", "--rate-limit-per-minute", "Server flags"}},
+		{"report", []string{"--json", "--sample"}, []string{"Database flags:", "Redis flags:"}, []string{"--listen-addr", "--cache-ttl-file", "Server flags", "Cache flags"}},
+		{"backup", []string{"--out", "--match"}, []string{"Redis flags:"}, []string{"--listen-addr", "--database-url", "--rate-limit-per-minute", "--admin-token", "--cache-ttl-file", "Database flags"}},
+		{"restore", []string{"--in", "--replace"}, []string{"Redis flags:"}, []string{"--listen-addr", "--database-url", "--admin-token"}},
+		{"events", []string{"--json"}, []string{"Redis flags:"}, []string{"--listen-addr", "--database-url", "--admin-token"}},
+		{"version", nil, nil, []string{"--redis-url", "--log-level", "Redis flags"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.cmd, func(t *testing.T) {
+			out, _, err := runCLI(t, nil, tc.cmd, "--help")
+			if err != nil {
+				t.Fatal(err)
+			}
+			flags := strings.Index(out, "\nFlags:\n")
+			if flags < 0 {
+				t.Fatalf("no Flags: section:\n%s", out)
+			}
+			next := len(out)
+			at := flags
+			for _, sec := range tc.sections {
+				i := strings.Index(out, "\n"+sec+"\n")
+				if i < at {
+					t.Errorf("section %q missing or out of order:\n%s", sec, out)
+					continue
+				}
+				next = min(next, i)
+				at = i
+			}
+			ownPart := out[flags:next]
+			for _, f := range tc.own {
+				if !strings.Contains(ownPart, f) {
+					t.Errorf("own flag %s not in the first section:\n%s", f, ownPart)
+				}
+			}
+			if strings.Contains(ownPart, "--redis-url") {
+				t.Errorf("shared flags among the command's own:\n%s", ownPart)
+			}
+			for _, a := range tc.absent {
+				if strings.Contains(out, a) {
+					t.Errorf("%s --help shows %s:\n%s", tc.cmd, a, out)
+				}
 			}
 		})
 	}
@@ -127,6 +203,8 @@ func TestServeConfigErrors(t *testing.T) {
 		{"rate limit", map[string]string{"RATE_LIMIT_PER_MINUTE": "many"}, nil, "RATE_LIMIT_PER_MINUTE"},
 		{"cache prefix", map[string]string{"CACHE_PREFIX": "a*b"}, nil, "CACHE_PREFIX"},
 		{"trusted proxies", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/33"}, nil, "TRUSTED_PROXIES"},
+		{"short admin token", map[string]string{"ADMIN_TOKEN": "a"}, nil, "ADMIN_TOKEN"},
+		{"tls file missing", map[string]string{"REDIS_URL": "rediss://h:1", "REDIS_TLS_CA_FILE": "/nonexistent/ca.pem"}, nil, "REDIS_TLS_CA_FILE"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -170,34 +248,56 @@ func TestServeConfigErrors(t *testing.T) {
 	}
 }
 
-// TestServeRedisDown checks that serve stops at start-up when Redis does
-// not answer, naming the variable and hiding the password.
-func TestServeRedisDown(t *testing.T) {
+// TestServeRedisAuthFailure checks that serve stops at start-up when Redis
+// refuses its credentials, saying so and naming the variables, never the
+// password: unlike an unreachable Redis, retrying cannot fix that.
+func TestServeRedisAuthFailure(t *testing.T) {
 	const pw = "hunter2-secret"
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	srv := redistest.Standalone(t)
+	requirePassword(t, srv.Addr(), "the-right-password")
+	for name, url := range map[string]string{
+		"wrong password": "redis://user:" + pw + "@" + srv.Addr() + "/0",
+		"no password":    "redis://" + srv.Addr() + "/0",
+	} {
+		t.Run(name, func(t *testing.T) {
+			vars := map[string]string{
+				"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "db"),
+				"REDIS_URL":    url,
+				"LISTEN_ADDR":  "127.0.0.1:0",
+				"LOG_LEVEL":    "error",
+			}
+			out, errOut, err := runCLI(t, vars, "serve")
+			if err == nil {
+				t.Fatal("serve started with credentials Redis refuses")
+			}
+			msg := err.Error()
+			for _, want := range []string{"REDIS_URL", "REDIS_PASSWORD", "refused the credentials"} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("error %q lacks %q", msg, want)
+				}
+			}
+			if !errors.Is(err, redisstore.ErrAuth) {
+				t.Errorf("error %q does not wrap redisstore.ErrAuth", msg)
+			}
+			for what, s := range map[string]string{"error": msg, "stdout": out, "stderr": errOut} {
+				if strings.Contains(s, pw) {
+					t.Errorf("%s shows the password: %q", what, s)
+				}
+			}
+		})
+	}
+}
+
+// requirePassword makes the server at addr ask for a password.
+func requirePassword(t *testing.T, addr, pw string) {
+	t.Helper()
+	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := closed.Addr().String()
-	closed.Close() // nothing listens there now
-	vars := map[string]string{
-		"DATABASE_URL":       "sqlite:" + filepath.Join(t.TempDir(), "db"),
-		"REDIS_URL":          "redis://user:" + pw + "@" + addr + "/0",
-		"REDIS_DIAL_TIMEOUT": "500ms",
-		"LISTEN_ADDR":        "127.0.0.1:0",
-		"LOG_LEVEL":          "error",
-	}
-	out, errOut, err := runCLI(t, vars, "serve")
-	if err == nil {
-		t.Fatal("serve started without Redis")
-	}
-	if !strings.Contains(err.Error(), "REDIS_URL") || !strings.Contains(err.Error(), addr) {
-		t.Errorf("error %q does not name REDIS_URL and the address", err)
-	}
-	for what, s := range map[string]string{"error": err.Error(), "stdout": out, "stderr": errOut} {
-		if strings.Contains(s, pw) {
-			t.Errorf("%s shows the password: %q", what, s)
-		}
+	defer c.Close()
+	if err := c.Do(t.Context(), c.B().ConfigSet().ParameterValue().ParameterValue("requirepass", pw).Build()).Error(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -208,14 +308,11 @@ func TestServeListenError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	cfg, err := config.Load(nil, mapLookup(map[string]string{
+	cfg := testConfig(t, map[string]string{
 		"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "db"),
 		"LISTEN_ADDR":  busy.Addr().String(),
 		"LOG_LEVEL":    "error",
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
 	called := false
 	err = serve(t.Context(), cfg, func(string) { called = true })
 	if err == nil || !strings.Contains(err.Error(), "LISTEN_ADDR") {
@@ -230,21 +327,34 @@ func mapLookup(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
+// testConfig builds the configuration that serve builds from the
+// environment vars: the binary's own path (loadConfig over serve's flags).
+func testConfig(t testing.TB, vars map[string]string) config.Config {
+	t.Helper()
+	e := env{lookup: mapLookup(vars), stdout: io.Discard, stderr: io.Discard}
+	cmd := newServeCmd(e)
+	if err := cmd.ParseFlags(nil); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(cmd, e)
+	if err != nil {
+		t.Fatalf("configuration: %v", err)
+	}
+	return cfg
+}
+
 // TestServeGracefulShutdown starts serve, holds a request in flight (its
 // handler is reading the body), cancels serve's context, and checks that
 // the server stops accepting, the request still completes with 200, and
 // serve returns nil.
 func TestServeGracefulShutdown(t *testing.T) {
-	cfg, err := config.Load(nil, mapLookup(map[string]string{
+	cfg := testConfig(t, map[string]string{
 		"DATABASE_URL":          "sqlite:" + filepath.Join(t.TempDir(), "db"),
 		"LISTEN_ADDR":           "127.0.0.1:0",
 		"LOG_LEVEL":             "error",
 		"RATE_LIMIT_PER_MINUTE": "0",
 		"SHUTDOWN_TIMEOUT":      "10s",
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	addrc := make(chan string, 1)
@@ -334,5 +444,35 @@ func TestServeGracefulShutdown(t *testing.T) {
 
 	if err := testenv.Await(t, 20*time.Second, errc); err != nil {
 		t.Fatalf("serve: %v, want nil after a graceful shutdown", err)
+	}
+}
+
+// TestServeDatabaseDown checks that serve, which starts without Redis,
+// still needs its database at start-up: an unreachable one stops it with a
+// message naming DATABASE_URL, without the password.
+func TestServeDatabaseDown(t *testing.T) {
+	const pw = "hunter2-secret"
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := closed.Addr().String()
+	closed.Close() // nothing listens there now
+	vars := map[string]string{
+		"DATABASE_URL": "postgres://fc:" + pw + "@" + addr + "/files?connect_timeout=2",
+		"LISTEN_ADDR":  "127.0.0.1:0",
+		"LOG_LEVEL":    "error",
+	}
+	out, errOut, err := runCLI(t, vars, "serve")
+	if err == nil {
+		t.Fatal("serve started without its database")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "DATABASE_URL") || !strings.Contains(msg, "required") {
+		t.Errorf("error %q does not say that DATABASE_URL is required", msg)
+	}
+	for what, s := range map[string]string{"error": err.Error(), "stdout": out, "stderr": errOut} {
+		if strings.Contains(s, pw) {
+			t.Errorf("%s shows the password: %q", what, s)
+		}
 	}
 }

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"time"
 
 	"github.com/filecache/filecache/metrics"
 	"github.com/filecache/filecache/report"
-	"github.com/redis/rueidis"
 )
 
 // newMetrics builds the registry of a: the Redis INFO poller when a runs on
@@ -17,23 +15,14 @@ func (a *app) newMetrics() (*metrics.Metrics, error) {
 	opts := metrics.Options{
 		Logger:            a.log,
 		Outbox:            a.repo.Backlog,
-		RedisInfoInterval: offIfZero(a.cfg.Cache.RedisInfoInterval),
-		StatsLogInterval:  offIfZero(a.cfg.Cache.StatsLogInterval),
+		RedisInfoInterval: a.cfg.Metrics.RedisInfoInterval,
+		StatsLogInterval:  a.cfg.Metrics.StatsLogInterval,
 	}
 	if a.redis != nil {
 		opts.Redis = a.redis
 		opts.BreakerState = func() int { return int(a.breaker.State()) }
 	}
 	return metrics.New(opts)
-}
-
-// offIfZero maps the configuration's 0 (off) onto metrics.Options, where 0
-// means the default and a negative value off.
-func offIfZero(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
-	}
-	return d
 }
 
 // report builds the cache efficiency report of a: the hit ratios from a's
@@ -44,9 +33,11 @@ func (a *app) report(ctx context.Context, opts report.Options) (*report.Report, 
 	if h, ok := any(a.cache).(report.HotKeys); ok {
 		opts.HotKeys = h
 	}
-	var client rueidis.Client
-	if a.redis != nil {
-		client = a.redis.Client()
+	client := a.redisClient()
+	rep, err := report.Build(ctx, client, opts)
+	if err == nil && a.redis != nil && client == nil {
+		rep.Store = "redis (" + a.cfg.Redis.Mode + ", not connected)"
+		rep.Notes = append(rep.Notes, "Redis is not connected yet: the store connects in the background")
 	}
-	return report.Build(ctx, client, opts)
+	return rep, err
 }

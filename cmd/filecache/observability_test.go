@@ -20,7 +20,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/filecache/filecache/config"
 	"github.com/filecache/filecache/files"
 	"github.com/filecache/filecache/internal/promtest"
 	"github.com/filecache/filecache/internal/redistest"
@@ -31,7 +30,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 )
 
-const obsAdminToken = "obs-admin-token"
+const obsAdminToken = "obs-admin-token-0123"
 
 // obsApp opens the service as serve does, from the defaults of the suite
 // (a fresh SQLite database, the admin token, no rate limit) and vars.
@@ -46,10 +45,7 @@ func obsApp(t *testing.T, vars map[string]string) (*app, http.Handler) {
 	for k, v := range vars {
 		env[k] = v
 	}
-	cfg, err := config.Load(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(t, env)
 	a, err := openApp(t.Context(), cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		t.Fatal(err)

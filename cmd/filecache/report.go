@@ -36,7 +36,7 @@ without blocking Redis; MEMORY USAGE and PTTL run on the sample only.`,
   REDIS_CLUSTER_NODES=10.0.0.1:7000 filecache report --json --sample 5000`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.FromFlags(cmd.Flags(), e.lookup)
+			cfg, err := loadConfig(cmd, e)
 			if err != nil {
 				return err
 			}
@@ -47,7 +47,7 @@ without blocking Redis; MEMORY USAGE and PTTL run on the sample only.`,
 				return fmt.Errorf("--top %d: want 1 to 1000", opts.TopKeys)
 			}
 			log := newLogger(os.Stderr, max(cfg.LogLevel, slog.LevelWarn))
-			a, err := openApp(cmd.Context(), cfg, log)
+			a, err := openAppConnected(cmd.Context(), cfg, log)
 			if err != nil {
 				return err
 			}
@@ -64,7 +64,7 @@ without blocking Redis; MEMORY USAGE and PTTL run on the sample only.`,
 			return rep.WriteText(e.stdout)
 		},
 	}
-	config.Bind(cmd.Flags())
+	config.Bind(cmd.Flags(), config.GroupDatabase, config.GroupRedis)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	cmd.Flags().IntVar(&opts.SampleKeys, "sample", report.DefaultSampleKeys, "keys per family sampled with MEMORY USAGE and PTTL")
 	cmd.Flags().IntVar(&opts.TopKeys, "top", report.DefaultTopKeys, "how many of the hottest keys to list")

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/filecache/filecache/config"
 	"github.com/filecache/filecache/files"
 	"github.com/filecache/filecache/internal/redistest"
 	"github.com/filecache/filecache/internal/sqltest"
@@ -31,10 +30,7 @@ func TestReportCommand(t *testing.T) {
 		"CACHE_FAIL_SAFE":  "0", // kept exactly their TTL
 		"LOG_LEVEL":        "warn",
 	}
-	cfg, err := config.Load(nil, func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(t, vars)
 	ctx := t.Context()
 	a, err := openApp(ctx, cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {

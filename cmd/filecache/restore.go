@@ -42,11 +42,11 @@ With --check it only verifies the file and prints its header, without Redis.`,
 			if check {
 				return checkBackup(e, in)
 			}
-			cfg, err := config.FromFlags(cmd.Flags(), e.lookup)
+			cfg, err := loadConfig(cmd, e)
 			if err != nil {
 				return err
 			}
-			store, err := openBackupRedis(cmd.Context(), cfg, "restore")
+			store, err := openRedisStore(cmd.Context(), cfg, "restore")
 			if err != nil {
 				return err
 			}
@@ -70,7 +70,7 @@ With --check it only verifies the file and prints its header, without Redis.`,
 			return err
 		},
 	}
-	config.Bind(cmd.Flags())
+	config.Bind(cmd.Flags(), config.GroupRedis)
 	cmd.Flags().StringVar(&in, "in", "", "backup file to restore (required)")
 	cmd.Flags().BoolVar(&replace, "replace", false, "overwrite keys that exist")
 	cmd.Flags().BoolVar(&check, "check", false, "only verify the file and print its header; needs no Redis")

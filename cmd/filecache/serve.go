@@ -22,23 +22,34 @@ func newServeCmd(e env) *cobra.Command {
 then drains in-flight requests and closes its pools.
 
 With no configuration at all it uses a SQLite file (filecache.db) and an
-in-process cache, so it runs on a fresh machine.`,
+in-process cache, so it runs on a fresh machine.
+
+The database must answer at start-up; Redis need not: while it is
+unreachable, serve answers from the database (at most DB_FALLBACK_LIMIT
+loads at once), /readyz says "connecting", and the store connects in the
+background; once connected, the outbox is replayed before cache reads are
+admitted again. Repeated warnings are logged once per interval, with a
+count.`,
 		Example: `  # Embedded defaults on :8080
   filecache serve
 
-  # PostgreSQL and Redis, admin endpoints enabled
-  DATABASE_URL=postgres://app@127.0.0.1:5432/files REDIS_URL=redis://127.0.0.1:6379/0 \
-  ADMIN_TOKEN=change-me filecache serve --listen-addr 127.0.0.1:9000`,
+  # PostgreSQL and Redis (database 1), admin endpoints enabled
+  DATABASE_URL=postgres://app@127.0.0.1:5432/filecache REDIS_URL=redis://127.0.0.1:6379/1 \
+  ADMIN_TOKEN=$(openssl rand -hex 32) filecache serve --listen-addr 127.0.0.1:9000
+
+  # Redis over mutual TLS, under an ACL user
+  REDIS_URL=rediss://filecache@redis.internal:6380/0 REDIS_PASSWORD=... \
+  REDIS_TLS_CA_FILE=ca.pem REDIS_TLS_CERT_FILE=client.pem REDIS_TLS_KEY_FILE=client-key.pem filecache serve`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.FromFlags(cmd.Flags(), e.lookup)
+			cfg, err := loadConfig(cmd, e)
 			if err != nil {
 				return err
 			}
 			return serve(cmd.Context(), cfg, nil)
 		},
 	}
-	config.Bind(cmd.Flags())
+	config.Bind(cmd.Flags(), config.AllGroups()...)
 	return cmd
 }
 
@@ -47,6 +58,7 @@ in-process cache, so it runs on a fresh machine.`,
 // accepts connections (tests listen on port 0).
 func serve(ctx context.Context, cfg config.Config, ready func(addr string)) error {
 	log := newLogger(os.Stderr, cfg.LogLevel)
+	defer flushLog(log)
 	log.Info("starting filecache", "version", buildVersion(), "config", cfg)
 	a, err := openApp(ctx, cfg, log)
 	if err != nil {

@@ -21,7 +21,7 @@ replaced. It shows progress on a terminal and prints a summary.`,
   REDIS_URL=redis://127.0.0.1:6379/0 filecache warm --limit 1000`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.FromFlags(cmd.Flags(), e.lookup)
+			cfg, err := loadConfig(cmd, e)
 			if err != nil {
 				return err
 			}
@@ -29,7 +29,7 @@ replaced. It shows progress on a terminal and prints a summary.`,
 				return fmt.Errorf("--limit %d: want 1 to 1000000", limit)
 			}
 			log := newLogger(os.Stderr, max(cfg.LogLevel, slog.LevelWarn))
-			a, err := openApp(cmd.Context(), cfg, log)
+			a, err := openAppConnected(cmd.Context(), cfg, log)
 			if err != nil {
 				return err
 			}
@@ -45,7 +45,7 @@ replaced. It shows progress on a terminal and prints a summary.`,
 			return err
 		},
 	}
-	config.Bind(cmd.Flags())
+	config.Bind(cmd.Flags(), config.GroupCache, config.GroupDatabase, config.GroupRedis)
 	cmd.Flags().IntVar(&limit, "limit", 100, "how many of the most downloaded files to warm")
 	return cmd
 }
