@@ -135,8 +135,18 @@ func NewRelay(store Store, deliver Deliver, opts Options) *Relay {
 		full: make(chan struct{}, 1), poll: make(chan struct{}, 1), marks: make(chan int64, markQueue),
 		delivered: make(chan struct{}),
 	}
-	r.notifier, _ = store.(Notifier)
+	if n, ok := store.(Notifier); ok && canSignal(n) {
+		r.notifier = n
+	}
 	return r
+}
+
+// canSignal reports whether n reaches other processes: a store whose
+// signals depend on its backend (SQLite has none) says so with a Signals
+// method.
+func canSignal(n Notifier) bool {
+	s, ok := n.(interface{ Signals() bool })
+	return !ok || s.Signals()
 }
 
 // Delivered records that the writer of entry id delivered it: the entry is

@@ -27,6 +27,10 @@ var errNoSignals = errors.New("sqlstore: SQLite cannot signal other processes")
 
 var _ outbox.Notifier = (*Store)(nil)
 
+// Signals reports whether the store can signal other processes: on
+// PostgreSQL, not on SQLite (outbox relays then poll).
+func (s *Store) Signals() bool { return s.channel != "" }
+
 // nameChannel names the outbox's notification channel after the current
 // schema.
 func (s *Store) nameChannel(ctx context.Context) error {
