@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -79,8 +80,10 @@ type Options struct {
 	ClientName string
 	// Track lists key prefixes whose changes the Store notifies (Redis
 	// server-assisted client tracking in BCAST mode on every connection),
-	// which lets a cache.Cache keep a near cache of those keys. The prefixes
-	// must not overlap. Default: none, no tracking.
+	// which lets a cache.Cache keep a near cache of those keys. A prefix
+	// that starts with another ("file:info:" after "file:") is tracked by
+	// the shorter one, since Redis refuses overlapping prefixes. Default:
+	// none, no tracking.
 	Track []string
 }
 
@@ -139,7 +142,28 @@ func (o *Options) setDefaults() error {
 	if o.ClientName == "" {
 		o.ClientName = "filecache"
 	}
+	o.Track = disjointPrefixes(o.Track)
 	return nil
+}
+
+// disjointPrefixes returns the prefixes of ps that start with no other, in
+// order, each once: what tracks ps without overlaps.
+func disjointPrefixes(ps []string) []string {
+	var out []string
+	for i, p := range ps {
+		covered := false
+		for j, q := range ps {
+			// A shorter prefix covers p; of equal ones the first stays.
+			if j != i && strings.HasPrefix(p, q) && (len(q) < len(p) || j < i) {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func (o Options) clientOption() rueidis.ClientOption {
