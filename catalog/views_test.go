@@ -365,3 +365,24 @@ func TestDownloadFlushFailure(t *testing.T) {
 		}
 	})
 }
+
+func TestInfoTTL(t *testing.T) {
+	tests := []struct {
+		downloads int64
+		want      time.Duration
+	}{
+		{0, 10 * time.Minute},
+		{99, 10 * time.Minute},
+		{100, 20 * time.Minute},
+		{1000, 40 * time.Minute},
+		{1 << 40, 40 * time.Minute},
+	}
+	for _, tt := range tests {
+		if got := catalog.InfoTTL(catalog.DefaultInfoTTL, files.FileInfo{DownloadCount: tt.downloads, Size: 1 << 40}); got != tt.want {
+			t.Errorf("InfoTTL(%d downloads) = %v, want %v", tt.downloads, got, tt.want)
+		}
+	}
+	if got := catalog.InfoTTL(3*time.Hour, files.FileInfo{DownloadCount: 5000}); got != catalog.MaxFileTTL {
+		t.Errorf("InfoTTL(3h base, popular) = %v, want the cap %v", got, catalog.MaxFileTTL)
+	}
+}
