@@ -22,7 +22,8 @@ const maxDownloadBatch = 256
 // statement each when no relay runs (Run), queued otherwise.
 const markTimeout = 5 * time.Second
 
-// A download is cheap at any rate, for the database and for the cache:
+// downloads are the downloads waiting for a transaction, by file. They
+// keep a download cheap at any rate, for the database and the cache:
 //
 //   - Group commit. The downloads of one file that arrive while a
 //     transaction of that file runs wait for it to end, then commit
@@ -38,8 +39,6 @@ const markTimeout = 5 * time.Second
 //     invalidated again only when that time is up. A file downloaded a
 //     thousand times a second has its record and info view invalidated
 //     four times a second, not a thousand; its meta view not at all.
-
-// downloads are the downloads waiting for a transaction, by file.
 type downloads struct {
 	mu sync.Mutex
 	// queues holds a file's queue while a transaction of that file runs.
