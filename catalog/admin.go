@@ -95,11 +95,17 @@ type WarmResult struct {
 	Duration time.Duration `json:"duration_ns"`
 }
 
-// Warm loads the limit most downloaded files into the cache. It goes
-// through Fetch (leases included), so it never stores a value that a write
-// has meanwhile replaced. progress, if not nil, is called after each file.
+// Warm loads the limit most downloaded files into the cache: their records
+// and both views. It goes through Fetch (leases included), so it never
+// stores a value that a write has meanwhile replaced. progress, if not nil,
+// is called after each file.
 func (c *Catalog) Warm(ctx context.Context, limit int, progress func(done, total int)) (WarmResult, error) {
 	start := c.now()
+	// Downloads choose what is popular, and their invalidations may wait:
+	// a value loaded now must not be dropped by them right after. A flush
+	// that fails leaves them to the relays and suspends cache reads, so
+	// the loads below bypass the cache.
+	_ = c.FlushDownloads(ctx)
 	popular, err := c.repo.PopularFiles(ctx, limit)
 	if err != nil {
 		return WarmResult{}, fmt.Errorf("catalog: warm: %w", classify(err))
@@ -113,6 +119,12 @@ func (c *Catalog) Warm(ctx context.Context, limit int, progress func(done, total
 	for i, f := range popular {
 		g.Go(func() error {
 			_, origin, err := c.GetFile(gctx, f.ID)
+			if err == nil {
+				_, _, err = c.GetFileInfo(gctx, f.ID)
+			}
+			if err == nil {
+				_, _, err = c.GetFileMeta(gctx, f.ID)
+			}
 			if err != nil && !errors.Is(err, files.ErrNotFound) { // deleted meanwhile
 				return err
 			}

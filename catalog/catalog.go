@@ -24,6 +24,11 @@ const (
 	DefaultSearchTTL   = 5 * time.Minute
 	DefaultSettingsTTL = 10 * time.Minute
 	DefaultNegativeTTL = 30 * time.Second
+	// DefaultInfoTTL is the base TTL of the info view (file:info:{id}),
+	// then dynamic (InfoTTL).
+	DefaultInfoTTL = 10 * time.Minute
+	// DefaultMetaTTL is the TTL of the meta view (file:meta:{id}).
+	DefaultMetaTTL = 6 * time.Hour
 	// MaxFileTTL caps the dynamic TTL of a file.
 	MaxFileTTL = 6 * time.Hour
 	// DefaultInvalidateTimeout is the default Options.InvalidateTimeout.
@@ -35,6 +40,8 @@ const (
 // Families and tags, as they appear in keys.
 const (
 	FamilyFile     = "file"
+	FamilyFileInfo = "file:info" // keys file:info:{id}
+	FamilyFileMeta = "file:meta" // keys file:meta:{id}
 	FamilySearch   = "search"
 	FamilyStats    = "stats"
 	FamilySettings = "settings"
@@ -46,12 +53,16 @@ const (
 // NearFamilies are the families kept in the near cache when the cache has
 // one: what is read far more often than it changes. Sessions and rate-limit
 // counters change with every request and stay out, so that tracking them
-// would not flood every instance with invalidations.
-var NearFamilies = []string{FamilyFile, FamilySearch, FamilyStats, FamilySettings}
+// would not flood every instance with invalidations. The keys of the file
+// views start with "file:" too: a store tracking the prefixes of every
+// name here tracks "file:" once (see redisstore.Options.Track).
+var NearFamilies = []string{FamilyFile, FamilyFileInfo, FamilyFileMeta, FamilySearch, FamilyStats, FamilySettings}
 
 // TTLs are the base TTL of each family. Zero fields mean the defaults.
 type TTLs struct {
 	File     time.Duration // Default: DefaultFileTTL, then dynamic (FileTTL)
+	Info     time.Duration // Default: DefaultInfoTTL, then dynamic (InfoTTL)
+	Meta     time.Duration // Default: DefaultMetaTTL
 	Session  time.Duration // Default: DefaultSessionTTL, sliding
 	Stats    time.Duration // Default: DefaultStatsTTL
 	Search   time.Duration // Default: DefaultSearchTTL
@@ -82,6 +93,14 @@ type Options struct {
 	// SessionFlush is how often counted sessions are written to the cache.
 	// Default: DefaultSessionFlush.
 	SessionFlush time.Duration
+	// DownloadCoalesce is the shortest time between two invalidations of a
+	// key by downloads: a download commits (and is acknowledged) at once,
+	// but a key that a download invalidated less than DownloadCoalesce ago
+	// is invalidated again only when that time is up, together with every
+	// download that came meanwhile. A popular file's views thus miss a few
+	// times a second, not once per download. Negative: every download
+	// invalidates at once. Default: DefaultDownloadCoalesce.
+	DownloadCoalesce time.Duration
 }
 
 // Catalog reads through the cache and writes through the repository with an
@@ -92,6 +111,8 @@ type Catalog struct {
 	relay    *outbox.Relay
 	cache    *cache.Cache
 	files    *cache.Family[files.FileMetadata]
+	info     *cache.Family[files.FileInfo]
+	meta     *cache.Family[files.FileMeta]
 	search   *cache.Family[files.SearchResult]
 	stats    *cache.Family[files.FileStats]
 	settings *cache.Family[files.SystemSettings]
@@ -101,6 +122,8 @@ type Catalog struct {
 	log      *slog.Logger
 	now      func() time.Time
 	touches  sessionBuffer
+	dl       downloads
+	coalesce coalescer
 }
 
 // SuspendCacheReads makes reads skip the cache until the outbox has been
@@ -124,6 +147,8 @@ func New(repo files.Repository, ob outbox.Store, c *cache.Cache, opts Options) (
 		}
 	}
 	def(&t.File, DefaultFileTTL)
+	def(&t.Info, DefaultInfoTTL)
+	def(&t.Meta, DefaultMetaTTL)
 	def(&t.Session, DefaultSessionTTL)
 	def(&t.Stats, DefaultStatsTTL)
 	def(&t.Search, DefaultSearchTTL)
@@ -141,14 +166,34 @@ func New(repo files.Repository, ob outbox.Store, c *cache.Cache, opts Options) (
 	if opts.SessionFlush <= 0 {
 		opts.SessionFlush = DefaultSessionFlush
 	}
+	if opts.DownloadCoalesce == 0 {
+		opts.DownloadCoalesce = DefaultDownloadCoalesce
+	}
 	if opts.Relay.Logger == nil {
 		opts.Relay.Logger = opts.Logger
 	}
 	cat := &Catalog{repo: repo, outbox: ob, cache: c, ttls: *t, opts: opts, log: opts.Logger, now: opts.Now}
 	cat.relay = outbox.NewRelay(ob, cat.deliver, opts.Relay)
+	cat.dl.init()
+	cat.coalesce.init(cat)
 	var err error
+	// The record and its two views: three families with TTL policies of
+	// their own, which every write of a file invalidates together
+	// (fileInvalidation). A value without its id is corrupt (Valid).
 	if cat.files, err = cache.NewFamily(c, FamilyFile, cache.FamilyOptions[files.FileMetadata]{
-		TTL: t.File, TTLFunc: func(f files.FileMetadata) time.Duration { return FileTTL(t.File, f) }, NegativeTTL: t.Negative, Near: true, FailSafe: opts.FailSafe,
+		TTL: t.File, TTLFunc: func(f files.FileMetadata) time.Duration { return FileTTL(t.File, f) }, NegativeTTL: t.Negative,
+		Near: true, FailSafe: opts.FailSafe, Valid: files.FileMetadata.Valid,
+	}); err != nil {
+		return nil, err
+	}
+	if cat.info, err = cache.NewFamily(c, FamilyFileInfo, cache.FamilyOptions[files.FileInfo]{
+		TTL: t.Info, TTLFunc: func(i files.FileInfo) time.Duration { return InfoTTL(t.Info, i) }, NegativeTTL: t.Negative,
+		Near: true, FailSafe: opts.FailSafe, Valid: files.FileInfo.Valid,
+	}); err != nil {
+		return nil, err
+	}
+	if cat.meta, err = cache.NewFamily(c, FamilyFileMeta, cache.FamilyOptions[files.FileMeta]{
+		TTL: t.Meta, NegativeTTL: t.Negative, Near: true, FailSafe: opts.FailSafe, Valid: files.FileMeta.Valid,
 	}); err != nil {
 		return nil, err
 	}
@@ -183,6 +228,23 @@ func FileTTL(base time.Duration, f files.FileMetadata) time.Duration {
 	}
 	if f.Size >= 1<<30 {
 		factor *= 1.5
+	}
+	return min(time.Duration(float64(base)*factor), max(base, MaxFileTTL))
+}
+
+// InfoTTL is the dynamic TTL of a file's info view: the view of a download
+// page, kept longer for popular files (×2 at 100 downloads, ×4 at 1000),
+// up to MaxFileTTL. It is shorter than the record's because it carries the
+// download count: should an invalidation be lost (a failover), the TTL
+// bounds how long the count can lag. The size does not matter: the view is
+// small.
+func InfoTTL(base time.Duration, i files.FileInfo) time.Duration {
+	factor := 1.0
+	switch {
+	case i.DownloadCount >= 1000:
+		factor = 4
+	case i.DownloadCount >= 100:
+		factor = 2
 	}
 	return min(time.Duration(float64(base)*factor), max(base, MaxFileTTL))
 }
@@ -240,13 +302,44 @@ func fetch[T any](ctx context.Context, c *Catalog, f *cache.Family[T], id string
 }
 
 // GetFile returns the file with id and where it came from, or
-// files.ErrNotFound.
+// files.ErrNotFound. An id that is not a canonical UUID is a
+// *files.ValidationError: the keys of the file views start with the
+// record's ("file:info:x" could be the record of id "info:x"), so only
+// UUIDs may name a file.
 func (c *Catalog) GetFile(ctx context.Context, id string) (files.FileMetadata, cache.Origin, error) {
-	f, origin, err := fetch(ctx, c, c.files, id, func(ctx context.Context, id string) (files.FileMetadata, error) {
-		f, err := c.repo.GetFile(ctx, id)
-		return f, notFound(err)
+	return getView(ctx, c, c.files, id, func(f files.FileMetadata) files.FileMetadata { return f })
+}
+
+// GetFileInfo returns the info view of the file with id (cached as
+// file:info:{id}) and where it came from, or files.ErrNotFound. Downloads
+// change it: see Options.DownloadCoalesce for when they show.
+func (c *Catalog) GetFileInfo(ctx context.Context, id string) (files.FileInfo, cache.Origin, error) {
+	return getView(ctx, c, c.info, id, files.FileMetadata.Info)
+}
+
+// GetFileMeta returns the meta view of the file with id (cached as
+// file:meta:{id}) and where it came from, or files.ErrNotFound.
+func (c *Catalog) GetFileMeta(ctx context.Context, id string) (files.FileMeta, cache.Origin, error) {
+	return getView(ctx, c, c.meta, id, files.FileMetadata.Meta)
+}
+
+// getView reads a view of the file id through family f, loading it from
+// the file's row: each view is loaded from the database, not from the
+// cached record, so that it is never older than the row it was read from.
+func getView[T any](ctx context.Context, c *Catalog, f *cache.Family[T], id string, view func(files.FileMetadata) T) (T, cache.Origin, error) {
+	if err := files.ValidateID(id); err != nil {
+		var zero T
+		return zero, cache.OriginLoad, err
+	}
+	v, origin, err := fetch(ctx, c, f, id, func(ctx context.Context, id string) (T, error) {
+		rec, err := c.repo.GetFile(ctx, id)
+		if err != nil {
+			var zero T
+			return zero, notFound(err)
+		}
+		return view(rec), nil
 	})
-	return f, origin, fromCache(err)
+	return v, origin, fromCache(err)
 }
 
 // SearchKey returns the id of a search in the search family: the SHA-256 of
@@ -288,12 +381,20 @@ func (c *Catalog) key(f interface{ Key(string) (string, error) }, id string) str
 	return k
 }
 
+// fileInvalidation is what a write of file id drops: the record, both
+// views and every cached search (tag "files"), and with stats the
+// statistics of now's day.
 func (c *Catalog) fileInvalidation(id string, now time.Time, stats bool) outbox.Invalidation {
-	inv := outbox.Invalidation{Keys: []string{c.key(c.files, id)}, Tags: []string{TagFiles}}
+	inv := outbox.Invalidation{Keys: []string{c.key(c.files, id), c.key(c.info, id), c.key(c.meta, id)}, Tags: []string{TagFiles}}
 	if stats {
-		inv.Keys = append(inv.Keys, c.key(c.stats, now.UTC().Format(time.DateOnly)))
+		inv.Keys = append(inv.Keys, c.statsKey(now))
 	}
 	return inv
+}
+
+// statsKey returns the key of the statistics of now's UTC day.
+func (c *Catalog) statsKey(now time.Time) string {
+	return c.key(c.stats, now.UTC().Format(time.DateOnly))
 }
 
 // ErrMaintenance is returned for writes while the settings say
@@ -344,6 +445,9 @@ func (c *Catalog) CreateFile(ctx context.Context, nf files.NewFile, uploaderIP s
 
 // UpdateFile applies p to the file id; ifVersion > 0 makes it conditional.
 func (c *Catalog) UpdateFile(ctx context.Context, id string, p files.FilePatch, ifVersion int64) (files.FileMetadata, error) {
+	if err := files.ValidateID(id); err != nil {
+		return files.FileMetadata{}, err
+	}
 	if err := c.admit(ctx, p.Size, p.ContentType); err != nil {
 		return files.FileMetadata{}, err
 	}
@@ -359,6 +463,9 @@ func (c *Catalog) UpdateFile(ctx context.Context, id string, p files.FilePatch, 
 
 // DeleteFile deletes the file id.
 func (c *Catalog) DeleteFile(ctx context.Context, id string) error {
+	if err := files.ValidateID(id); err != nil {
+		return err
+	}
 	if err := c.admit(ctx, nil, nil); err != nil {
 		return err
 	}
@@ -367,22 +474,6 @@ func (c *Catalog) DeleteFile(ctx context.Context, id string) error {
 		_, err := tx.DeleteFile(ctx, id)
 		return c.fileInvalidation(id, now, false), err
 	})
-}
-
-// RecordDownload counts a download of id by ip and returns the new count.
-// Cached searches are not invalidated: their download counts may lag by up
-// to the search TTL, a trade that keeps downloads from flushing every search.
-func (c *Catalog) RecordDownload(ctx context.Context, id, ip string) (int64, error) {
-	now := c.now()
-	var n int64
-	err := c.write(ctx, func(tx files.Tx) (outbox.Invalidation, error) {
-		f, err := tx.RecordDownload(ctx, id, ip, now)
-		n = f.DownloadCount
-		inv := c.fileInvalidation(id, now, true)
-		inv.Tags = nil
-		return inv, err
-	})
-	return n, err
 }
 
 // PutSettings replaces the system settings.

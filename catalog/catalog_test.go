@@ -52,6 +52,14 @@ var storeKinds = []storeKind{
 // forEach runs fn per store kind on SQLite (the repository is not what these
 // tests are about; files/sqlstore covers PostgreSQL).
 func forEach(t *testing.T, fn func(t *testing.T, newEnv func(t *testing.T, wrap func(cache.Store) cache.Store, repoWrap func(files.Repository) files.Repository) *env)) {
+	forEachWith(t, catalog.Options{}, fn)
+}
+
+// forEachWith is forEach with catalogs made with opts.
+func forEachWith(t *testing.T, opts catalog.Options, fn func(t *testing.T, newEnv func(t *testing.T, wrap func(cache.Store) cache.Store, repoWrap func(files.Repository) files.Repository) *env)) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	for _, sk := range storeKinds {
 		t.Run(sk.name, func(t *testing.T) {
 			t.Parallel()
@@ -73,7 +81,7 @@ func forEach(t *testing.T, fn func(t *testing.T, newEnv func(t *testing.T, wrap 
 				if repoWrap != nil {
 					r = repoWrap(repo)
 				}
-				cat, err := catalog.New(r, repo, c, catalog.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+				cat, err := catalog.New(r, repo, c, opts)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -24,7 +24,8 @@ func (c *Catalog) Outbox(ctx context.Context) (outbox.Backlog, error) { return c
 
 // Run runs the outbox relay (see outbox.Relay.Run) and flushes the counted
 // sessions (FlushSessions) every SessionFlush, until ctx ends; then it
-// flushes them a last time.
+// flushes them a last time, and the invalidations of downloads that wait
+// (FlushDownloads).
 func (c *Catalog) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = c.relay.Run(ctx) })
@@ -37,6 +38,7 @@ func (c *Catalog) Run(ctx context.Context) error {
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 			defer cancel()
 			_, _ = c.FlushSessions(fctx)
+			_ = c.FlushDownloads(fctx)
 			return nil
 		case <-t.C:
 			if _, err := c.FlushSessions(ctx); err != nil && ctx.Err() == nil {

@@ -61,6 +61,22 @@ func (c *fakeCatalog) GetFile(_ context.Context, id string) (files.FileMetadata,
 	return f, cache.OriginLocal, nil
 }
 
+func (c *fakeCatalog) GetFileInfo(ctx context.Context, id string) (files.FileInfo, cache.Origin, error) {
+	f, origin, err := c.GetFile(ctx, id)
+	if err != nil {
+		return files.FileInfo{}, origin, err
+	}
+	return f.Info(), cache.OriginStore, nil
+}
+
+func (c *fakeCatalog) GetFileMeta(ctx context.Context, id string) (files.FileMeta, cache.Origin, error) {
+	f, origin, err := c.GetFile(ctx, id)
+	if err != nil {
+		return files.FileMeta{}, origin, err
+	}
+	return f.Meta(), cache.OriginLoad, nil
+}
+
 func (c *fakeCatalog) CreateFile(_ context.Context, nf files.NewFile, ip string) (files.FileMetadata, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

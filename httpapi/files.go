@@ -65,6 +65,37 @@ func (s *server) getFile(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, http.StatusOK, f)
 }
 
+// GET /v1/files/{id}/info
+func (s *server) getFileInfo(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.fileID(w, r)
+	if !ok {
+		return
+	}
+	v, origin, err := s.cat.GetFileInfo(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	setCache(w, origin)
+	s.writeJSON(w, http.StatusOK, v)
+}
+
+// GET /v1/files/{id}/meta
+func (s *server) getFileMeta(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.fileID(w, r)
+	if !ok {
+		return
+	}
+	v, origin, err := s.cat.GetFileMeta(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	setCache(w, origin)
+	w.Header().Set("ETag", etag(v.Version))
+	s.writeJSON(w, http.StatusOK, v)
+}
+
 // PATCH /v1/files/{id}
 func (s *server) updateFile(w http.ResponseWriter, r *http.Request) {
 	id, ok := s.fileID(w, r)

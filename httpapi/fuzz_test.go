@@ -31,6 +31,8 @@ func FuzzRequest(f *testing.F) {
 		method, target, body, contentType, auth, ifMatch, xff string
 	}{
 		{"GET", "/v1/files/" + fileID, "", "", "", "", ""},
+		{"GET", "/v1/files/" + fileID + "/info", "", "", "", "", ""},
+		{"GET", "/v1/files/info:" + fileID + "/meta", "", "", "", "", ""},
 		{"POST", "/v1/files", `{"name":"a.txt","size":1,"tags":["x"]}`, "application/json", "", "", ""},
 		{"PATCH", "/v1/files/" + fileID, `{"name":"b"}`, "", "", `"1"`, ""},
 		{"PATCH", "/v1/files/" + fileID, `{"size":1}`, "", "", `W/"1"`, ""},

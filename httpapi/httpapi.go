@@ -28,6 +28,10 @@ import (
 type Catalog interface {
 	// GetFile returns the file, or files.ErrNotFound.
 	GetFile(ctx context.Context, id string) (f files.FileMetadata, origin cache.Origin, err error)
+	// GetFileInfo returns the file's info view, or files.ErrNotFound.
+	GetFileInfo(ctx context.Context, id string) (v files.FileInfo, origin cache.Origin, err error)
+	// GetFileMeta returns the file's meta view, or files.ErrNotFound.
+	GetFileMeta(ctx context.Context, id string) (v files.FileMeta, origin cache.Origin, err error)
 	// CreateFile creates a file uploaded from uploaderIP.
 	CreateFile(ctx context.Context, nf files.NewFile, uploaderIP string) (files.FileMetadata, error)
 	// UpdateFile applies p; ifVersion > 0 is the version of If-Match (0:
@@ -268,6 +272,8 @@ func (s *server) routes() {
 	s.handle("POST /v1/files", s.createFile)
 	s.handle("GET /v1/files", s.searchFiles)
 	s.handle("GET /v1/files/{id}", s.getFile)
+	s.handle("GET /v1/files/{id}/info", s.getFileInfo)
+	s.handle("GET /v1/files/{id}/meta", s.getFileMeta)
 	s.handle("PATCH /v1/files/{id}", s.updateFile)
 	s.handle("DELETE /v1/files/{id}", s.deleteFile)
 	s.handle("POST /v1/files/{id}/downloads", s.recordDownload)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -91,8 +92,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Track lists key prefixes whose changes the Store notifies (Redis
 	// server-assisted client tracking in BCAST mode on every connection),
-	// which lets a cache.Cache keep a near cache of those keys. The prefixes
-	// must not overlap. Default: none, no tracking.
+	// which lets a cache.Cache keep a near cache of those keys. A prefix
+	// that starts with another ("file:info:" after "file:") is tracked by
+	// the shorter one, since Redis refuses overlapping prefixes. Default:
+	// none, no tracking.
 	Track []string
 	// Heartbeat is how often, while Track is set, every master is pinged
 	// over the tracking connections to confirm that no invalidation is held
@@ -164,7 +167,28 @@ func (o *Options) setDefaults() error {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	o.Track = disjointPrefixes(o.Track)
 	return nil
+}
+
+// disjointPrefixes returns the prefixes of ps that start with no other, in
+// order, each once: what tracks ps without overlaps.
+func disjointPrefixes(ps []string) []string {
+	var out []string
+	for i, p := range ps {
+		covered := false
+		for j, q := range ps {
+			// A shorter prefix covers p; of equal ones the first stays.
+			if j != i && strings.HasPrefix(p, q) && (len(q) < len(p) || j < i) {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func (o Options) clientOption() rueidis.ClientOption {

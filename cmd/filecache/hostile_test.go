@@ -334,6 +334,9 @@ func FuzzE2E(f *testing.F) {
 
 	seeds := []struct{ method, target, body, contentType, auth, ifMatch string }{
 		{"GET", "/v1/files/{id}", "", "", "", ""},
+		{"GET", "/v1/files/{id}/info", "", "", "", ""},
+		{"GET", "/v1/files/{id}/meta", "", "", "", ""},
+		{"GET", "/v1/files/info:{id}/meta", "", "", "", ""},
 		{"GET", "/v1/files/" + missing, "", "", "", ""},
 		{"POST", "/v1/files", `{"name":"a.txt","size":1,"tags":["x"]}`, "application/json", "", ""},
 		{"PATCH", "/v1/files/{id}", `{"name":"b"}`, "", "", `"1"`},

@@ -245,10 +245,19 @@ func (t *tx) DeleteFile(ctx context.Context, id string) (files.FileMetadata, err
 // empty) to the day's unique IPs. It returns the file after the increment,
 // or an error wrapping files.ErrNotFound.
 func (t *tx) RecordDownload(ctx context.Context, id, ip string, now time.Time) (files.FileMetadata, error) {
+	return t.RecordDownloads(ctx, id, 1, []string{ip}, now)
+}
+
+// RecordDownloads is RecordDownload n times in three statements and one
+// per distinct IP: the file's row, the day's row, the day's IPs.
+func (t *tx) RecordDownloads(ctx context.Context, id string, n int, ips []string, now time.Time) (files.FileMetadata, error) {
 	ctx, cancel := t.bound(ctx)
 	defer cancel()
+	if n < 1 {
+		return files.FileMetadata{}, &files.ValidationError{Field: "downloads", Message: fmt.Sprintf("must be at least 1, not %d", n)}
+	}
 	m, err := scanFile(t.tx.QueryRowContext(ctx,
-		`UPDATE files SET download_count = download_count + 1 WHERE id = $1 RETURNING `+fileCols, id))
+		`UPDATE files SET download_count = download_count + $2 WHERE id = $1 RETURNING `+fileCols, id, n))
 	if errors.Is(err, sql.ErrNoRows) {
 		return files.FileMetadata{}, fmt.Errorf("sqlstore: record download of %q: %w", id, files.ErrNotFound)
 	}
@@ -256,13 +265,20 @@ func (t *tx) RecordDownload(ctx context.Context, id, ip string, now time.Time) (
 		return files.FileMetadata{}, fmt.Errorf("sqlstore: record download of %q: %w", id, err)
 	}
 	if _, err := t.tx.ExecContext(ctx, `INSERT INTO daily_stats (day, uploads, downloads, bytes_uploaded)
-		VALUES ($1, 0, 1, 0)
-		ON CONFLICT (day) DO UPDATE SET downloads = daily_stats.downloads + 1`,
-		dayArg(now)); err != nil {
+		VALUES ($1, 0, $2, 0)
+		ON CONFLICT (day) DO UPDATE SET downloads = daily_stats.downloads + $2`,
+		dayArg(now), n); err != nil {
 		return files.FileMetadata{}, fmt.Errorf("sqlstore: record download of %q: %w", id, err)
 	}
-	if err := t.countIP(ctx, now, ip); err != nil {
-		return files.FileMetadata{}, fmt.Errorf("sqlstore: record download of %q: %w", id, err)
+	seen := make(map[string]bool, 1)
+	for _, ip := range ips {
+		if seen[ip] {
+			continue
+		}
+		seen[ip] = true
+		if err := t.countIP(ctx, now, ip); err != nil {
+			return files.FileMetadata{}, fmt.Errorf("sqlstore: record download of %q: %w", id, err)
+		}
 	}
 	return m, nil
 }

@@ -1,0 +1,4 @@
+package redisstore
+
+// DisjointPrefixes exports disjointPrefixes to the tests.
+var DisjointPrefixes = disjointPrefixes
