@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/filecache/filecache/outbox"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -19,6 +18,7 @@ import (
 	"github.com/filecache/filecache/files/sqlstore"
 	"github.com/filecache/filecache/internal/redisstoretest"
 	"github.com/filecache/filecache/internal/sqltest"
+	"github.com/filecache/filecache/outbox"
 	"github.com/google/go-cmp/cmp"
 )
 

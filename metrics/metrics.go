@@ -3,7 +3,6 @@ package metrics
 import (
 	"context"
 	"errors"
-	"github.com/filecache/filecache/outbox"
 	"log/slog"
 	"net/http"
 	"reflect"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/filecache/filecache/cache"
+	"github.com/filecache/filecache/outbox"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"

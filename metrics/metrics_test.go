@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/filecache/filecache/outbox"
 	"log/slog"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/filecache/filecache/cache/redisstore"
 	"github.com/filecache/filecache/internal/promtest"
 	"github.com/filecache/filecache/metrics"
+	"github.com/filecache/filecache/outbox"
 	"github.com/google/go-cmp/cmp"
 )
 

@@ -3,7 +3,6 @@ package redisstore_test
 import (
 	"context"
 	"fmt"
-	"github.com/filecache/filecache/internal/redisstoretest"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/filecache/filecache/cache"
 	"github.com/filecache/filecache/cache/redisstore"
+	"github.com/filecache/filecache/internal/redisstoretest"
 )
 
 // TestDisjointTrack checks that overlapping tracking prefixes are tracked

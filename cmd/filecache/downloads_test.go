@@ -13,7 +13,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"github.com/filecache/filecache/internal/testenv"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -30,6 +29,7 @@ import (
 	"github.com/filecache/filecache/files"
 	"github.com/filecache/filecache/internal/redistest"
 	"github.com/filecache/filecache/internal/sqltest"
+	"github.com/filecache/filecache/internal/testenv"
 )
 
 // Parameters of TestDownloadLoad.

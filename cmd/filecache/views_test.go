@@ -8,7 +8,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/filecache/filecache/internal/testenv"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -20,6 +19,7 @@ import (
 	"github.com/filecache/filecache/files"
 	"github.com/filecache/filecache/internal/redistest"
 	"github.com/filecache/filecache/internal/sqltest"
+	"github.com/filecache/filecache/internal/testenv"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 )
