@@ -26,6 +26,7 @@ const (
 	DefaultFallbackLimit    = 32
 	DefaultStatsLogInterval = 5 * time.Minute
 	DefaultRedisInfoPeriod  = 30 * time.Second
+	DefaultCacheAuditRate   = 1.0
 
 	DefaultRedisDialTimeout    = 5 * time.Second
 	DefaultRedisReadTimeout    = 500 * time.Millisecond
@@ -42,6 +43,8 @@ const (
 	MaxCachePrefixLen = 64
 	// MaxCacheTTLJitter is the largest CACHE_TTL_JITTER (±50%).
 	MaxCacheTTLJitter = 0.5
+	// MaxCacheAuditRate is the largest CACHE_AUDIT_RATE.
+	MaxCacheAuditRate = 10000
 	// MinTTL is the shortest cache TTL: Redis expiries have millisecond
 	// resolution, so anything shorter would round to "no expiry".
 	MinTTL = time.Millisecond
@@ -221,6 +224,10 @@ type CacheConfig struct {
 	// RedisInfoInterval is how often Redis INFO is polled for the metrics;
 	// 0 turns the poller off. Env REDIS_INFO_INTERVAL. Default: 30s.
 	RedisInfoInterval time.Duration
+	// AuditRate is the consistency auditor's database reads per second
+	// (samples of cached entries against the database); 0 turns it off.
+	// Env CACHE_AUDIT_RATE. Default: 1.
+	AuditRate float64
 }
 
 // Default returns the configuration used when nothing is set: SQLite, no
@@ -255,6 +262,7 @@ func Default() Config {
 			FallbackLimit:     DefaultFallbackLimit,
 			StatsLogInterval:  DefaultStatsLogInterval,
 			RedisInfoInterval: DefaultRedisInfoPeriod,
+			AuditRate:         DefaultCacheAuditRate,
 		},
 		LogLevel: DefaultLogLevel,
 	}
@@ -317,6 +325,7 @@ func (c Config) LogValue() slog.Value {
 			slog.Bool("disabled", c.Cache.Disabled),
 			slog.String("fail_safe", shortDuration(c.Cache.FailSafe)),
 			slog.Int("fallback_limit", c.Cache.FallbackLimit),
+			slog.Float64("audit_rate", c.Cache.AuditRate),
 		),
 		slog.String("log_level", strings.ToLower(c.LogLevel.String())),
 	)

@@ -85,6 +85,7 @@ func TestDefault(t *testing.T) {
 			FallbackLimit:     32,
 			StatsLogInterval:  5 * time.Minute,
 			RedisInfoInterval: 30 * time.Second,
+			AuditRate:         1,
 		},
 		LogLevel: slog.LevelInfo,
 	}
@@ -187,6 +188,7 @@ func TestLoadEnv(t *testing.T) {
 			"CACHE_TTL_SETTINGS": "1m",
 			"CACHE_TTL_JITTER":   "0.5",
 			"CACHE_NEAR_SIZE":    "0",
+			"CACHE_AUDIT_RATE":   "2.5",
 		}, func(c *config.Config) {
 			c.Cache = config.CacheConfig{
 				Prefix:      "fc:prod:",
@@ -202,6 +204,7 @@ func TestLoadEnv(t *testing.T) {
 				FallbackLimit:     32,
 				StatsLogInterval:  5 * time.Minute,
 				RedisInfoInterval: 30 * time.Second,
+				AuditRate:         2.5,
 			}
 		}},
 		{"http", map[string]string{
@@ -360,6 +363,7 @@ func TestInvalid(t *testing.T) {
 		{map[string]string{"CACHE_TTL_JITTER": "NaN"}, []string{"CACHE_TTL_JITTER"}, "between 0 and 0.5"},
 		{map[string]string{"CACHE_TTL_JITTER": "10%"}, []string{"CACHE_TTL_JITTER"}, "not a number"},
 		{map[string]string{"CACHE_NEAR_SIZE": "-1"}, []string{"CACHE_NEAR_SIZE"}, "negative"},
+		{map[string]string{"CACHE_AUDIT_RATE": "-1"}, []string{"CACHE_AUDIT_RATE"}, "between 0 and"},
 		{map[string]string{"CACHE_NEAR_SIZE": "lots"}, []string{"CACHE_NEAR_SIZE"}, "not an integer"},
 		{map[string]string{"ADMIN_TOKEN": "has space"}, []string{"ADMIN_TOKEN"}, "printable ASCII"},
 		{map[string]string{"RATE_LIMIT_PER_MINUTE": "-5"}, []string{"RATE_LIMIT_PER_MINUTE"}, "negative"},

@@ -43,8 +43,8 @@ func TestBindUsage(t *testing.T) {
 			t.Errorf("flag --%s usage %q does not name %s", f.Name, f.Usage, env)
 		}
 	})
-	if n != 35 {
-		t.Errorf("%d flags, want 35", n)
+	if n != 36 {
+		t.Errorf("%d flags, want 36", n)
 	}
 }
 

@@ -77,6 +77,7 @@ func options(c *Config, t *topology) []option {
 		{"DB_FALLBACK_LIMIT", "database loads at once while Redis is down, 0 means no limit", "int", &c.Cache.FallbackLimit},
 		{"CACHE_STATS_LOG_INTERVAL", "how often the hit ratio is logged, 0 turns it off", "duration", &c.Cache.StatsLogInterval},
 		{"REDIS_INFO_INTERVAL", "how often Redis INFO is polled for metrics, 0 turns it off", "duration", &c.Cache.RedisInfoInterval},
+		{"CACHE_AUDIT_RATE", "database reads per second of the consistency auditor, 0 turns it off", "float", &c.Cache.AuditRate},
 		{"ADMIN_TOKEN", "bearer token of the admin endpoints; unset answers 403 (prefer the environment to the command line)", "secret", &c.HTTP.AdminToken},
 		{"RATE_LIMIT_PER_MINUTE", "requests per minute per client IP, 0 turns it off", "int", &c.HTTP.RateLimitPerMinute},
 		{"TRUSTED_PROXIES", "proxies whose X-Forwarded-For is trusted, comma-separated IPs or CIDRs", "cidrs", &c.HTTP.TrustedProxies},

@@ -64,6 +64,9 @@ func (c Config) validate(skip map[string]bool) []error {
 		v.fail("CACHE_TTL_JITTER", "%v must be between 0 and %v", j, MaxCacheTTLJitter)
 	}
 	v.nonNegative("CACHE_NEAR_SIZE", c.Cache.NearSize)
+	if r := c.Cache.AuditRate; !(r >= 0 && r <= MaxCacheAuditRate) { // also catches NaN
+		v.fail("CACHE_AUDIT_RATE", "%v must be between 0 and %v", r, MaxCacheAuditRate)
+	}
 	v.nonNegative("DB_FALLBACK_LIMIT", c.Cache.FallbackLimit)
 	for _, d := range []struct {
 		env string
