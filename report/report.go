@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/filecache/filecache/audit"
 	"github.com/filecache/filecache/cache"
 	"github.com/filecache/filecache/internal/redisinfo"
 	"github.com/redis/rueidis"
@@ -51,6 +52,9 @@ type Options struct {
 	// Stats are the cache's counters (Cache.Stats) for the hit ratios.
 	// Default: none, the hit ratios are unknown.
 	Stats []cache.FamilyStats
+	// Audit, if set, are the consistency auditor's figures of the process
+	// (see audit.Stats). Default: none, the report has no audit section.
+	Audit *audit.Stats
 	// HotKeys, if set, gives the top keys. Default: OBJECT FREQ when the
 	// maxmemory-policy is an LFU one.
 	HotKeys HotKeys
@@ -115,6 +119,7 @@ type Report struct {
 	TopKeys         TopKeys          `json:"top_keys"`
 	Recommendations []Recommendation `json:"recommendations"`
 	Notes           []string         `json:"notes,omitempty"`
+	Audit           *audit.Stats     `json:"audit,omitempty"`
 }
 
 // Ratio is hits and misses by tier, and the hit ratios they make.
@@ -311,6 +316,7 @@ func Build(ctx context.Context, client rueidis.Client, opts Options) (*Report, e
 	}
 	rep.TopKeys = topKeys(&opts, rep.Redis, samples)
 	rep.Recommendations = recommend(rep, &opts, samples)
+	addAudit(rep, opts.Audit)
 	return rep, nil
 }
 
