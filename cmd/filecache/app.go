@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/filecache/filecache/audit"
 	"github.com/filecache/filecache/cache"
 	"github.com/filecache/filecache/cache/breaker"
 	"github.com/filecache/filecache/cache/memstore"
@@ -32,6 +33,7 @@ type app struct {
 	cache   *cache.Cache
 	catalog *catalog.Catalog
 	metrics *metrics.Metrics
+	audit   *audit.Auditor
 }
 
 func newLogger(w *os.File, level slog.Level) *slog.Logger {
@@ -133,6 +135,12 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *app, 
 		AfterCommit: failpoint(log),
 	})
 	if err != nil {
+		return nil, err
+	}
+	if a.audit, err = a.newAuditor(log); err != nil {
+		return nil, err
+	}
+	if err = a.metrics.CollectAudit(a.audit); err != nil {
 		return nil, err
 	}
 	return a, nil

@@ -41,6 +41,7 @@ func offIfZero(d time.Duration) time.Duration {
 func (a *app) report(ctx context.Context, opts report.Options) (*report.Report, error) {
 	opts.Prefix = a.cfg.Cache.Prefix
 	opts.Stats = a.cache.Stats()
+	opts.Audit = a.auditStats()
 	if h, ok := any(a.cache).(report.HotKeys); ok {
 		opts.HotKeys = h
 	}

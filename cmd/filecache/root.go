@@ -39,7 +39,7 @@ win (REDIS_URL or --redis-url). "filecache serve --help" lists them all.`,
 	}
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
-	root.AddCommand(newServeCmd(e), newWarmCmd(e), newBackupCmd(e), newRestoreCmd(e), newEventsCmd(e), newReportCmd(e), newVersionCmd(e))
+	root.AddCommand(newServeCmd(e), newWarmCmd(e), newBackupCmd(e), newRestoreCmd(e), newEventsCmd(e), newReportCmd(e), newAuditCmd(e), newVersionCmd(e))
 	return root
 }
 
