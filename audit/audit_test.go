@@ -351,10 +351,16 @@ func TestFollowUps(t *testing.T) {
 	}
 }
 
-// TestPass: a full pass checks every key of a family once, reports its
-// progress, and counts and repairs exactly the stale entries.
+// TestPass: a full pass checks every key of a family once (on every master
+// of a Cluster), reports its progress, and counts and repairs exactly the
+// stale entries.
 func TestPass(t *testing.T) {
-	e := newEnv(t)
+	for _, d := range deployments {
+		t.Run(d.name, func(t *testing.T) { testPass(t, newEnvOn(t, d.opts(t))) })
+	}
+}
+
+func testPass(t *testing.T, e *env) {
 	ctx := t.Context()
 	fs := e.createCached(t, 300)
 	var stale []string

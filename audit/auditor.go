@@ -212,9 +212,14 @@ func New(c *cache.Cache, masters Masters, ob Outbox, families []Family, opts Opt
 	return a, nil
 }
 
-// Stats returns a snapshot of the auditor's figures.
+// Stats returns a snapshot of the auditor's figures. Its Rate is 0 when
+// Run does not sample (Rate negative, or no Redis).
 func (a *Auditor) Stats() Stats {
-	return a.stats.snapshot(max(a.opts.Rate, 0), a.order)
+	r := a.opts.Rate
+	if a.limit == nil || a.masters == nil {
+		r = 0
+	}
+	return a.stats.snapshot(r, a.order)
 }
 
 // familyOf returns the audited family of key and the id it names, or nil.

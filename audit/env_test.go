@@ -34,13 +34,37 @@ type env struct {
 	logs  *syncBuffer
 }
 
+// newEnv returns an env on the standalone Redis of TEST_REDIS_URL.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{dsn: sqltest.PostgresDSN(t), logs: &syncBuffer{}}
 	ropts, err := redisstore.ParseURL(redistest.Require(t, redistest.EnvRedisURL))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newEnvOn(t, ropts)
+}
+
+// deployments are the Redis deployments of the tests that walk keys.
+var deployments = []struct {
+	name string
+	opts func(t *testing.T) redisstore.Options
+}{
+	{"standalone", func(t *testing.T) redisstore.Options {
+		o, err := redisstore.ParseURL(redistest.Require(t, redistest.EnvRedisURL))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}},
+	{"cluster", func(t *testing.T) redisstore.Options {
+		return redisstore.Options{Addrs: redistest.RequireList(t, redistest.EnvRedisClusterNodes)}
+	}},
+}
+
+func newEnvOn(t *testing.T, ropts redisstore.Options) *env {
+	t.Helper()
+	e := &env{dsn: sqltest.PostgresDSN(t), logs: &syncBuffer{}}
+	var err error
 	if e.repo, err = sqlstore.Open(t.Context(), e.dsn, sqlstore.Options{}); err != nil {
 		t.Fatal(err)
 	}
