@@ -3,6 +3,7 @@ package audit_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -62,11 +63,10 @@ func TestStaleEntriesFoundAndRepaired(t *testing.T) {
 		walks = s.Walks
 		return s.Inconsistencies >= wantInconsistent
 	})
-	// SCAN returns every key of this small keyspace at once, so a walk
-	// counts as soon as it starts: the second one starts only after every
-	// key of the first was checked.
-	if walks > 2 {
-		t.Errorf("the inconsistencies were found after %d walks, want within the first", walks)
+	// A walk counts once every key it found was checked (1 here if the
+	// poll came late).
+	if walks > 1 {
+		t.Errorf("the inconsistencies were found after %d complete walks, want within the first", walks)
 	}
 	// One more walk: nothing else is counted.
 	waitFor(t, 60*time.Second, "no further walk", func() bool { return a.Stats().Walks >= walks+1 })
@@ -107,8 +107,9 @@ func TestStaleEntriesFoundAndRepaired(t *testing.T) {
 	for _, f := range s.Families {
 		compared += f.Results["consistent"] + f.Results["inconsistent"] + f.Results["in_flight"]
 	}
-	if s.DatabaseReads != compared+wantInconsistent {
-		t.Errorf("database reads %d, want %d (one per compared sample) + %d (one per suspect)", s.DatabaseReads, compared, wantInconsistent)
+	// (A check the stop interrupted read the database but has no result.)
+	if r := s.DatabaseReads; r != compared+wantInconsistent && r != compared+wantInconsistent+1 {
+		t.Errorf("database reads %d, want %d (one per compared sample) + %d (one per suspect), +1 for an interrupted check", r, compared, wantInconsistent)
 	}
 	if limit := rate*elapsed.Seconds() + 1; float64(s.DatabaseReads) > limit {
 		t.Errorf("%d database reads in %v: over the rate of %d/s", s.DatabaseReads, elapsed, rate)
@@ -369,20 +370,22 @@ func testPass(t *testing.T, e *env) {
 		stale = append(stale, e.fileKey(t, fs[i].ID))
 	}
 	a := e.auditor(t, audit.Options{})
-	var calls, lastDone, lastFound int64
-	monotone := true
-	res, err := a.Pass(ctx, audit.PassOptions{Families: []string{catalog.FamilyFile}, Progress: func(done, found int64) {
-		calls++
-		if done < lastDone || found < lastFound || done > found {
-			monotone = false
+	// The progress knows the total from the start (the pass counts the
+	// keys first) and ends there.
+	var calls, lastDone int64
+	var bad []string
+	res, err := a.Pass(ctx, audit.PassOptions{Families: []string{catalog.FamilyFile}, Progress: func(done, total int64) {
+		if done != calls || total != 300 {
+			bad = append(bad, fmt.Sprintf("call %d: %d of %d", calls, done, total))
 		}
-		lastDone, lastFound = done, found
+		calls++
+		lastDone = done
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if calls != 300 || lastDone != 300 || lastFound != 300 || !monotone {
-		t.Errorf("progress: %d calls, last %d of %d, monotone %v; want 300 calls ending at 300 of 300", calls, lastDone, lastFound, monotone)
+	if calls != 301 || lastDone != 300 || len(bad) > 0 {
+		t.Errorf("progress: %d calls ending at %d, irregular: %v; want 0 to 300 of 300", calls, lastDone, bad)
 	}
 	want := map[string]uint64{"consistent": 295, "empty": 0, "in_flight": 0, "inconsistent": 5, "error": 0}
 	if res.Checked != 300 || res.Inconsistent != 5 || res.Repaired != 5 {

@@ -377,7 +377,8 @@ func (a *Auditor) writeInFlight(ctx context.Context, f *Family, key string) (boo
 // Run samples cached entries and follows writes until ctx ends: every
 // 1/Rate seconds it checks the next due follow-up, or else the next key
 // of the walk over the keyspace (SCAN on every master). It returns nil
-// when ctx ends, at once if Rate is negative or there is no Redis.
+// when ctx ends, at once if Rate is negative or there is no Redis. Call it
+// once per Auditor.
 func (a *Auditor) Run(ctx context.Context) error {
 	if a.limit == nil || a.masters == nil {
 		return nil

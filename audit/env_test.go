@@ -35,7 +35,7 @@ type env struct {
 }
 
 // newEnv returns an env on the standalone Redis of TEST_REDIS_URL.
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ropts, err := redisstore.ParseURL(redistest.Require(t, redistest.EnvRedisURL))
 	if err != nil {
@@ -61,7 +61,7 @@ var deployments = []struct {
 	}},
 }
 
-func newEnvOn(t *testing.T, ropts redisstore.Options) *env {
+func newEnvOn(t testing.TB, ropts redisstore.Options) *env {
 	t.Helper()
 	e := &env{dsn: sqltest.PostgresDSN(t), logs: &syncBuffer{}}
 	var err error
@@ -86,12 +86,12 @@ func newEnvOn(t *testing.T, ropts redisstore.Options) *env {
 }
 
 // auditor returns an auditor of the catalog's families that logs to e.logs.
-func (e *env) auditor(t *testing.T, opts audit.Options) *audit.Auditor {
+func (e *env) auditor(t testing.TB, opts audit.Options) *audit.Auditor {
 	t.Helper()
 	return e.auditorOf(t, e.cat.AuditFamilies(), opts)
 }
 
-func (e *env) auditorOf(t *testing.T, fams []audit.Family, opts audit.Options) *audit.Auditor {
+func (e *env) auditorOf(t testing.TB, fams []audit.Family, opts audit.Options) *audit.Auditor {
 	t.Helper()
 	opts.Logger = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	a, err := audit.New(e.cache, e.redis, e.repo, fams, opts)
@@ -103,7 +103,7 @@ func (e *env) auditorOf(t *testing.T, fams []audit.Family, opts audit.Options) *
 
 // createCached creates n files through the catalog and reads each once, so
 // that the cache holds version 1 of every one.
-func (e *env) createCached(t *testing.T, n int) []files.FileMetadata {
+func (e *env) createCached(t testing.TB, n int) []files.FileMetadata {
 	t.Helper()
 	out := make([]files.FileMetadata, n)
 	for i := range out {

@@ -33,9 +33,10 @@ type PassOptions struct {
 	// DefaultPassWorkers.
 	Workers int
 	// Progress, if set, is called after each key with the keys checked
-	// and the keys found so far (the walk goes on while keys are
-	// checked). Calls are serialized.
-	Progress func(done, found int64)
+	// and the keys to check: the pass first counts them with a walk that
+	// reads no value (a SCAN per 1000 keys), and revises the count if the
+	// checking walk finds more. Calls are serialized.
+	Progress func(done, total int64)
 }
 
 // PassResult is the outcome of a Pass.
@@ -79,9 +80,29 @@ func (a *Auditor) Pass(ctx context.Context, opts PassOptions) (PassResult, error
 	if opts.Workers == 0 {
 		opts.Workers = DefaultPassWorkers
 	}
+	want := func(key string) (*Family, string, bool) {
+		f, id := a.familyOf(key)
+		if f == nil || (len(chosen) > 0 && !chosen[f.name]) || id[0] == '#' {
+			return f, id, false
+		}
+		return f, id, true
+	}
+	var total int64
+	if opts.Progress != nil {
+		err := a.walkAll(ctx, func(key string) bool {
+			if _, _, ok := want(key); ok {
+				total++
+			}
+			return opts.Limit == 0 || total < int64(opts.Limit)
+		})
+		if err != nil {
+			return res, err
+		}
+		opts.Progress(0, total)
+	}
 	keys := make(chan string, DefaultPassScanCount)
 	var (
-		mu          sync.Mutex // guards res, found, done
+		mu          sync.Mutex // guards res, found, done, total
 		found, done int64
 		// SCAN may return a key twice (while Redis rehashes); a key is
 		// checked once. 8 bytes a key.
@@ -92,12 +113,10 @@ func (a *Auditor) Pass(ctx context.Context, opts PassOptions) (PassResult, error
 	g.Go(func() error {
 		defer close(keys)
 		return a.walkAll(gctx, func(key string) bool {
-			f, id := a.familyOf(key)
-			if f == nil || (len(chosen) > 0 && !chosen[f.name]) {
-				return true
-			}
-			if id[0] == '#' {
-				a.stats.skip(SkipHashedKey)
+			if f, id, ok := want(key); !ok {
+				if f != nil && id[0] == '#' {
+					a.stats.skip(SkipHashedKey)
+				}
 				return true
 			}
 			h := maphash.String(seed, key)
@@ -143,7 +162,7 @@ func (a *Auditor) Pass(ctx context.Context, opts PassOptions) (PassResult, error
 				}
 				done++
 				if opts.Progress != nil {
-					opts.Progress(done, found)
+					opts.Progress(done, max(total, found))
 				}
 				mu.Unlock()
 			}

@@ -171,8 +171,9 @@ type Stats struct {
 	// Skipped counts the work not done, by reason (SkipNoKey,
 	// SkipQueueFull, SkipHashedKey).
 	Skipped map[string]uint64 `json:"skipped"`
-	// Walks counts the complete walks of the keyspace by the sampler: at
-	// rate r, every cached key is checked once per walk.
+	// Walks counts the complete walks of the keyspace by the sampler
+	// (every key the walk's SCAN found was checked): at rate r, every
+	// cached key is checked once per walk.
 	Walks uint64 `json:"walks"`
 	// Families are the figures of each audited family.
 	Families []FamilyStats `json:"families"`

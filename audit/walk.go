@@ -24,13 +24,14 @@ type walker struct {
 	pattern string
 	count   int64
 	keep    func(key string) bool // an audited key
-	walks   *atomic.Uint64        // complete walks
+	walks   *atomic.Uint64        // complete walks: every key checked
 
 	nodes  map[string]rueidis.Client // nil: start a walk
 	addrs  []string                  // sorted
 	i      int                       // the master being scanned
 	cursor uint64
 	found  bool     // the current walk found a key
+	ended  bool     // the SCAN of a walk ended; its keys may be in buf
 	buf    []string // keys found, not sampled yet
 }
 
@@ -57,6 +58,12 @@ func (w *walker) next(ctx context.Context) (string, error) {
 // scan runs one SCAN on the current master and keeps the audited keys it
 // returns. wrapped reports that it ended a walk.
 func (w *walker) scan(ctx context.Context) (wrapped bool, err error) {
+	if w.ended {
+		// scan runs only once buf is empty and the sample before it
+		// ended: every key of the last walk has been checked.
+		w.walks.Add(1)
+		w.ended = false
+	}
 	if w.nodes == nil {
 		if w.nodes, err = w.masters.Masters(ctx); err != nil {
 			w.nodes = nil
@@ -90,9 +97,9 @@ func (w *walker) scan(ctx context.Context) (wrapped bool, err error) {
 	if w.i < len(w.addrs) {
 		return false, nil
 	}
-	// A walk ends: the next one asks for the masters again (a failover
-	// may have moved them).
-	w.walks.Add(1)
+	// A walk's SCAN ends: the next one asks for the masters again (a
+	// failover may have moved them).
+	w.ended = true
 	w.nodes = nil
 	return true, nil
 }

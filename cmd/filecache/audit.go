@@ -60,7 +60,8 @@ inconsistency is deleted through the normal invalidation path (reason
 "audit", announced on the events channel), so that the next read loads the
 database's value.
 
-It shows progress on a terminal, then prints a summary: keys checked,
+It counts the keys first (a SCAN walk that reads no value), shows progress
+on a terminal, then prints a summary: keys checked,
 consistent, empty (nothing to compare: a lease, an expired entry),
 in flight, inconsistent and repaired, failed, and the first inconsistent
 keys with both versions. It exits with status 1 if any check failed. It
