@@ -35,8 +35,11 @@ func (r *Report) writeAudit(w io.Writer) {
 		return
 	}
 	fmt.Fprintln(w, "\nCONSISTENCY AUDIT")
-	if s.Rate == 0 {
-		fmt.Fprintln(w, "sampling off (CACHE_AUDIT_RATE=0)")
+	switch {
+	case s.Rate == 0:
+		fmt.Fprintln(w, "sampling off (CACHE_AUDIT_RATE=0, or no Redis)")
+	case s.Samples == 0 && s.Walks == 0:
+		fmt.Fprintln(w, "no sample taken by this process: the auditor runs in serve (GET /admin/cache/report); `filecache audit` checks every key")
 	}
 	fmt.Fprintf(w, "%d samples at %s database reads/s (%d reads, %d complete walks of the keyspace); %d inconsistencies, %d repaired; oldest %s\n",
 		s.Samples, strconv.FormatFloat(s.Rate, 'g', -1, 64), s.DatabaseReads, s.Walks, s.Inconsistencies, s.Repaired,
