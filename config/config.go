@@ -35,6 +35,8 @@ const (
 	MaxCachePrefixLen = 64
 	// MaxCacheTTLJitter is the largest CACHE_TTL_JITTER (±50%).
 	MaxCacheTTLJitter = 0.5
+	// MaxCacheAuditRate is the largest CACHE_AUDIT_RATE.
+	MaxCacheAuditRate = 10000
 	// MinTTL is the shortest cache TTL: Redis expiries have millisecond
 	// resolution, so anything shorter would round to "no expiry".
 	MinTTL = time.Millisecond
@@ -193,6 +195,11 @@ type CacheConfig struct {
 	// Retry-After. 0 means no limit. Env DB_FALLBACK_LIMIT.
 	// Default: DefaultFallbackLimit.
 	FallbackLimit int
+	// AuditRate is the consistency auditor's database reads per second
+	// (samples of cached entries checked against the database), at most
+	// MaxCacheAuditRate; negative turns it off. Env CACHE_AUDIT_RATE.
+	// Default: zero, audit.DefaultRate.
+	AuditRate float64
 }
 
 // MetricsConfig configures the metrics' pollers and log lines.

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/filecache/filecache/audit"
 	"github.com/filecache/filecache/cache"
 	"github.com/filecache/filecache/cache/redisstore"
 	"github.com/filecache/filecache/catalog"
@@ -100,6 +101,7 @@ func options(c *Config, t *topology) []option {
 		{"SHUTDOWN_TIMEOUT", GroupServer, "graceful shutdown timeout", "duration", &c.HTTP.ShutdownTimeout, dur(DefaultShutdownTimeout), zeroRefused},
 		{"CACHE_STATS_LOG_INTERVAL", GroupServer, "how often the hit ratio is logged, 0 turns it off", "duration", &c.Metrics.StatsLogInterval, dur(metrics.DefaultStatsLogInterval), zeroOff},
 		{"REDIS_INFO_INTERVAL", GroupServer, "how often Redis INFO is polled for metrics, 0 turns it off", "duration", &c.Metrics.RedisInfoInterval, dur(metrics.DefaultRedisInfoInterval), zeroOff},
+		{"CACHE_AUDIT_RATE", GroupServer, "consistency auditor: cached entries checked against the database per second, 0 turns it off", "float", &c.Cache.AuditRate, strconv.FormatFloat(audit.DefaultRate, 'g', -1, 64), zeroOff},
 		{"REDIS_SET_MAXMEMORY_POLICY", GroupServer, "maxmemory-policy to set with CONFIG SET at start-up, e.g. allkeys-lru; unset leaves the servers' own", "string", &c.Redis.SetMaxmemoryPolicy, "", zeroIsValue},
 
 		{"CACHE_TTL_FILE", GroupCache, "TTL of file metadata (then longer for popular and large files)", "duration", &c.Cache.TTLs.File, dur(catalog.DefaultFileTTL), zeroRefused},

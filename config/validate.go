@@ -72,7 +72,13 @@ func (c Config) validate(skip map[string]bool) []error {
 	if j := c.Cache.TTLJitter; j > MaxCacheTTLJitter || math.IsNaN(j) {
 		v.fail("CACHE_TTL_JITTER", "%v must be between 0 and %v", j, MaxCacheTTLJitter)
 	}
+	if r := c.Cache.AuditRate; r > MaxCacheAuditRate || math.IsNaN(r) {
+		v.fail("CACHE_AUDIT_RATE", "%v must be between 0 and %v reads per second", r, MaxCacheAuditRate)
+	}
 	v.nonNegative("CACHE_NEAR_SIZE", c.Cache.NearSize)
+	if r := c.Cache.AuditRate; !(r >= 0 && r <= MaxCacheAuditRate) { // also catches NaN
+		v.fail("CACHE_AUDIT_RATE", "%v must be between 0 and %v", r, MaxCacheAuditRate)
+	}
 	v.nonNegative("DB_FALLBACK_LIMIT", c.Cache.FallbackLimit)
 	if c.Cache.FailSafe < 0 {
 		v.fail("CACHE_FAIL_SAFE", "%v must not be negative", c.Cache.FailSafe)

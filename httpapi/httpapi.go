@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/filecache/filecache/audit"
 	"github.com/filecache/filecache/cache"
 	"github.com/filecache/filecache/catalog"
 	"github.com/filecache/filecache/files"
@@ -78,6 +79,9 @@ type CacheStats struct {
 	Breaker string `json:"breaker"`
 	// RedisMemory is the memory of each Redis node; empty without Redis.
 	RedisMemory []RedisMemory `json:"redis_memory,omitempty"`
+	// Audit is what the consistency auditor found: samples,
+	// inconsistencies, the oldest one's age.
+	Audit *audit.Stats `json:"audit,omitempty"`
 }
 
 // RedisMemory is the memory of one Redis node, or why it is unknown.

@@ -3,6 +3,7 @@ package report
 import (
 	"time"
 
+	"github.com/filecache/filecache/audit"
 	"github.com/filecache/filecache/cache"
 )
 
@@ -41,6 +42,9 @@ type Options struct {
 	// Stats are the cache's counters (Cache.Stats) for the hit ratios.
 	// Default: none, the hit ratios are unknown.
 	Stats []cache.FamilyStats
+	// Audit, if set, are the consistency auditor's figures of the process
+	// (see audit.Stats). Default: none, the report has no audit section.
+	Audit *audit.Stats
 	// HotKeys, if set, gives the top keys. Default: OBJECT FREQ when the
 	// maxmemory-policy is an LFU one.
 	HotKeys HotKeys

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/filecache/filecache/audit"
 )
 
 // Report is the cache efficiency report.
@@ -20,6 +22,7 @@ type Report struct {
 	TopKeys         TopKeys          `json:"top_keys"`
 	Recommendations []Recommendation `json:"recommendations"`
 	Notes           []string         `json:"notes,omitempty"`
+	Audit           *audit.Stats     `json:"audit,omitempty"`
 }
 
 // Ratio is hits and misses by tier, and the hit ratios they make.
@@ -118,6 +121,7 @@ func Build(ctx context.Context, client rueidis.Client, opts Options) (*Report, e
 	}
 	rep.TopKeys = topKeys(&opts, rep.Redis, samples)
 	rep.Recommendations = recommend(rep, &opts, samples)
+	addAudit(rep, opts.Audit)
 	return rep, nil
 }
 

@@ -70,6 +70,8 @@ func (r *Report) WriteText(w io.Writer) error {
 		tw.Flush()
 	}
 
+	r.writeAudit(bw)
+
 	fmt.Fprintln(bw, "\nRECOMMENDATIONS")
 	if len(r.Recommendations) == 0 {
 		fmt.Fprintln(bw, "none")

@@ -12,6 +12,9 @@
 #                   info logs (to a file), the default near cache
 #   redis+near      tuned: Redis with a near cache of 10 entries per file,
 #                   rate limiting off, error logs only
+#   redis+near-noaudit  redis+near with CACHE_AUDIT_RATE=0: the consistency
+#                   auditor off (every other row runs it at its default,
+#                   1 database read a second), to measure its cost
 #   redis           tuned, and CACHE_NEAR_SIZE=0
 #   always-miss     Redis only with CACHE_TTL_FILE=1ms: nearly every read
 #                   misses and loads from PostgreSQL, through the cache's
@@ -163,6 +166,7 @@ start_server() {
 	case $mode in
 	defaults) envs+=("REDIS_URL=redis://127.0.0.1:$redis_port/0") ;;
 	redis+near) envs+=("REDIS_URL=redis://127.0.0.1:$redis_port/0" "CACHE_NEAR_SIZE=$((FILES * 10))") ;;
+	redis+near-noaudit) envs+=("REDIS_URL=redis://127.0.0.1:$redis_port/0" "CACHE_NEAR_SIZE=$((FILES * 10))" "CACHE_AUDIT_RATE=0") ;;
 	redis) envs+=("REDIS_URL=redis://127.0.0.1:$redis_port/0" "CACHE_NEAR_SIZE=0") ;;
 	always-miss) envs+=("REDIS_URL=redis://127.0.0.1:$redis_port/0" "CACHE_NEAR_SIZE=0" "CACHE_TTL_FILE=1ms" "CACHE_TTL_JITTER=0") ;;
 	off) envs+=("REDIS_URL=redis://127.0.0.1:$redis_port/0" "CACHE_DISABLED=true") ;;
@@ -383,4 +387,4 @@ echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after $WARMUP warm-up), $FILES 
 echo "redis cmds/req: the private Redis' total_commands_processed during the run over the requests (commands inside Lua scripts count); of which rate limit: 3 per INCRBY (the limiter's script)."
 echo "Clients: X-Forwarded-For from a fresh pool of addresses per run, about $CLIENT_REQUESTS requests each (the default limit is 600 per minute)."
 echo "GET /healthz touches no cache, session or database: the ceiling of the HTTP stack (server and wrk on the same CPUs)."
-echo "Modes: defaults = REDIS_URL only (rate limit 600/min per client, info logs, default near cache); then rate limit off and error logs: redis+near = Redis and a near cache of 10 entries per file; redis = CACHE_NEAR_SIZE=0; always-miss = CACHE_TTL_FILE=1ms (reads miss and load from PostgreSQL); off = CACHE_DISABLED=true (no cache); in-process = no REDIS_URL (memstore)."
+echo "Modes: defaults = REDIS_URL only (rate limit 600/min per client, info logs, default near cache, auditor at 1 read/s); then rate limit off and error logs: redis+near = Redis and a near cache of 10 entries per file; redis+near-noaudit = the same with CACHE_AUDIT_RATE=0; redis = CACHE_NEAR_SIZE=0; always-miss = CACHE_TTL_FILE=1ms (reads miss and load from PostgreSQL); off = CACHE_DISABLED=true (no cache); in-process = no REDIS_URL (memstore)."

@@ -370,3 +370,13 @@ func (b *Background) Subscribe(ctx context.Context, channel string, fn func(msg 
 	}
 	return b.store.Load().Subscribe(ctx, channel, fn)
 }
+
+// Masters is Store.Masters; before the Store has connected it fails with
+// ErrNotConnected.
+func (b *Background) Masters(ctx context.Context) (map[string]rueidis.Client, error) {
+	s, err := b.current()
+	if err != nil {
+		return nil, err
+	}
+	return s.Masters(ctx)
+}

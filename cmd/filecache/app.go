@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/filecache/filecache/audit"
 	"github.com/filecache/filecache/cache"
 	"github.com/filecache/filecache/cache/breaker"
 	"github.com/filecache/filecache/cache/memstore"
@@ -33,6 +34,7 @@ type app struct {
 	cache   *cache.Cache
 	catalog *catalog.Catalog
 	metrics *metrics.Metrics
+	audit   *audit.Auditor
 
 	mu           sync.Mutex
 	memoryIssues []string           // what is wrong with Redis' memory policy, per node
@@ -119,6 +121,12 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, redisRequire
 		AfterCommit: failpoint(log),
 	})
 	if err != nil {
+		return nil, err
+	}
+	if a.audit, err = a.newAuditor(log); err != nil {
+		return nil, err
+	}
+	if err = a.metrics.CollectAudit(a.audit); err != nil {
 		return nil, err
 	}
 	if a.redis != nil {

@@ -39,7 +39,7 @@ func (ad admin) Warm(ctx context.Context, limit int) (httpapi.WarmResult, error)
 // memory of each node) at once; each marks its own failure, so the answer
 // comes whichever is down, within the slower of their deadlines.
 func (ad admin) CacheStats(ctx context.Context) httpapi.CacheStats {
-	out := httpapi.CacheStats{Breaker: ad.a.breakerState()}
+	out := httpapi.CacheStats{Breaker: ad.a.breakerState(), Audit: ad.a.auditStats()}
 	var wg sync.WaitGroup
 	wg.Go(func() { out.CacheStats = ad.a.catalog.CacheStats(ctx) })
 	if client := ad.a.redisClient(); client != nil {

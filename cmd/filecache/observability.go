@@ -30,6 +30,7 @@ func (a *app) newMetrics() (*metrics.Metrics, error) {
 func (a *app) report(ctx context.Context, opts report.Options) (*report.Report, error) {
 	opts.Prefix = a.cfg.Cache.Prefix
 	opts.Stats = a.cache.Stats()
+	opts.Audit = a.auditStats()
 	if h, ok := any(a.cache).(report.HotKeys); ok {
 		opts.HotKeys = h
 	}

@@ -52,7 +52,7 @@ first, then the settings it shares with the others, by group.`,
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
 	root.SetUsageFunc(writeUsage)
-	root.AddCommand(newServeCmd(e), newWarmCmd(e), newBackupCmd(e), newRestoreCmd(e), newEventsCmd(e), newReportCmd(e), newVersionCmd(e))
+	root.AddCommand(newServeCmd(e), newWarmCmd(e), newBackupCmd(e), newRestoreCmd(e), newEventsCmd(e), newReportCmd(e), newAuditCmd(e), newVersionCmd(e))
 	for _, c := range root.Commands() {
 		c.Flags().SortFlags = false // --help lists settings in their order, not alphabetically
 	}

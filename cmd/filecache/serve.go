@@ -93,6 +93,7 @@ func serve(ctx context.Context, cfg config.Config, ready func(addr string)) erro
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = a.catalog.Run(bg) })
 	wg.Go(func() { _ = a.metrics.Run(bg) })
+	wg.Go(func() { _ = a.audit.Run(bg) })
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
