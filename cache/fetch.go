@@ -115,6 +115,20 @@ func (f *Family[T]) newLease(inner []byte) []byte {
 	return leaseMarker(f.c.opts.Now().Add(f.c.opts.LeaseTTL), f.c.leaseToken(), inner)
 }
 
+// leaseKeep is how long the store keeps a lease marker that took over the
+// value of s (nil for none): the lease, or the value's own life (its
+// expiry and fail-safe) if longer. A marker that holds a value must
+// outlive its lease: the load may end with the lease (HardTimeout may be
+// LeaseTTL) and put the value back, and a loader that dies leaves the
+// value to the next reader, which takes over the dead lease.
+func (f *Family[T]) leaseKeep(s *seen[T]) time.Duration {
+	ttl := f.c.opts.LeaseTTL
+	if s != nil && s.hasValue {
+		ttl = max(ttl, s.expiry.Add(f.opts.FailSafe).Sub(f.c.opts.Now()))
+	}
+	return ttl
+}
+
 // resolve answers one flight: from the store, from another loader's lease,
 // or from a load under a lease of its own. It keeps what it read or stored
 // in the near cache unless a notification voided the read meanwhile.
@@ -239,7 +253,7 @@ func (f *Family[T]) step(ctx context.Context, key, id string, load Loader[T], tr
 		return finish(f.loadWithStale(ctx, id, load, stale, false), nil)
 	}
 	marker = f.newLease(s.valueRaw)
-	ok, err := f.c.store.CompareAndSet(ctx, key, raw, marker, f.c.opts.LeaseTTL)
+	ok, err := f.c.store.CompareAndSet(ctx, key, raw, marker, f.leaseKeep(stale))
 	switch {
 	case err != nil:
 		f.writeFailed(err)
@@ -311,7 +325,7 @@ func (f *Family[T]) loadLeased(ctx context.Context, key, id string, marker []byt
 	if len(f.tagKeys) > 0 {
 		// Joined before the load, a tag invalidation running meanwhile
 		// deletes the lease and voids the load's store.
-		if err := f.tag(ctx, f.c.opts.LeaseTTL, key); err != nil {
+		if err := f.tag(ctx, f.leaseKeep(stale), key); err != nil {
 			f.restore(context.WithoutCancel(ctx), key, marker, stale)
 			return f.loadWithStale(ctx, id, load, stale, false), nil
 		}

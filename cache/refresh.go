@@ -78,14 +78,20 @@ func (f *Family[T]) store(ctx context.Context, key string, marker []byte, stale 
 		f.restore(ctx, key, marker, stale)
 		return served
 	}
-	var own <-chan struct{}
+	var (
+		own  <-chan struct{}
+		done func()
+	)
 	if f.near != nil {
 		// The store's notification of this very write comes back to us
 		// (Redis does not spare the writing connection a change made by
 		// a script, NOLOOP or not): listen for it before writing.
-		var done func()
 		own, done = f.c.waiters.wait(key)
-		defer done()
+		defer func() {
+			if done != nil {
+				done()
+			}
+		}()
 	}
 	start := f.c.opts.Now()
 	ok, err := f.c.store.CompareAndSet(ctx, key, marker, data, f.keep(ttl))
@@ -99,7 +105,16 @@ func (f *Family[T]) store(ctx context.Context, key string, marker []byte, stale 
 		return served
 	}
 	if own != nil {
-		f.fillStored(ctx, key, own, data, v, expiry)
+		// In the background: the callers of the flight have their value,
+		// and must not wait for the notification's round trip.
+		stop := done
+		done = nil
+		go func() {
+			defer stop()
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fillStoredTimeout)
+			defer cancel()
+			f.fillStored(ctx, key, own, data, v, expiry)
+		}()
 	}
 	return served
 }
@@ -107,6 +122,10 @@ func (f *Family[T]) store(ctx context.Context, key string, marker []byte, stale 
 // ownNotificationWait bounds how long fillStored waits for the notification
 // of the cache's own store; past it the value is not kept in process.
 const ownNotificationWait = 100 * time.Millisecond
+
+// fillStoredTimeout bounds a near fill after a store: the wait for the
+// notification and the read back.
+const fillStoredTimeout = time.Second
 
 // fillStored keeps v, just stored at key as data, in the near cache. The
 // store's notification of this write voids any reservation taken before
@@ -238,12 +257,12 @@ func (f *Family[T]) maybeEager(ctx context.Context, key, id string, s seen[T], l
 		ctx, cancel := context.WithTimeout(base, f.flightTimeout())
 		defer cancel()
 		marker := f.newLease(s.raw)
-		ok, err := f.c.store.CompareAndSet(ctx, key, s.raw, marker, f.c.opts.LeaseTTL)
+		ok, err := f.c.store.CompareAndSet(ctx, key, s.raw, marker, f.leaseKeep(&s))
 		if err != nil || !ok {
 			return nil, nil // another process refreshes it, or the store fails
 		}
 		f.stats.eager.Add(1)
-		if len(f.tagKeys) > 0 && f.tag(ctx, f.c.opts.LeaseTTL, key) != nil {
+		if len(f.tagKeys) > 0 && f.tag(ctx, f.leaseKeep(&s), key) != nil {
 			f.restore(ctx, key, marker, &s)
 			return nil, nil
 		}

@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 
 	"github.com/filecache/filecache/cache"
 	"github.com/filecache/filecache/files"
-	"golang.org/x/sync/errgroup"
 )
 
 // ErrBadInvalidation is wrapped by the *files.ValidationError that
@@ -85,71 +83,6 @@ func (e storeUnavailable) RetryAfter() time.Duration { return time.Second }
 // literal beginning confines it to some family of keys.
 func unanchored(pattern string) bool {
 	return pattern != "" && strings.ContainsRune("*?[", rune(pattern[0]))
-}
-
-// WarmResult reports a cache warming.
-type WarmResult struct {
-	Files    int           `json:"files"`
-	Loaded   int           `json:"loaded"`
-	Cached   int           `json:"already_cached"`
-	Duration time.Duration `json:"duration_ns"`
-}
-
-// Warm loads the limit most downloaded files into the cache: their records
-// and both views. It goes through Fetch (leases included), so it never
-// stores a value that a write has meanwhile replaced. progress, if not nil,
-// is called after each file.
-func (c *Catalog) Warm(ctx context.Context, limit int, progress func(done, total int)) (WarmResult, error) {
-	start := c.now()
-	// Downloads choose what is popular, and their invalidations may wait:
-	// a value loaded now must not be dropped by them right after. A flush
-	// that fails leaves them to the relays and suspends cache reads, so
-	// the loads below bypass the cache.
-	_ = c.FlushDownloads(ctx)
-	popular, err := c.repo.PopularFiles(ctx, limit)
-	if err != nil {
-		return WarmResult{}, fmt.Errorf("catalog: warm: %w", classify(err))
-	}
-	res := WarmResult{Files: len(popular)}
-	origins := make([]cache.Origin, len(popular))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
-	var mu sync.Mutex // serializes progress
-	done := 0
-	for i, f := range popular {
-		g.Go(func() error {
-			_, origin, err := c.GetFile(gctx, f.ID)
-			if err == nil {
-				_, _, err = c.GetFileInfo(gctx, f.ID)
-			}
-			if err == nil {
-				_, _, err = c.GetFileMeta(gctx, f.ID)
-			}
-			if err != nil && !errors.Is(err, files.ErrNotFound) { // deleted meanwhile
-				return err
-			}
-			origins[i] = origin
-			mu.Lock()
-			defer mu.Unlock()
-			done++
-			if progress != nil {
-				progress(done, len(popular))
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return res, fmt.Errorf("catalog: warm: %w", err)
-	}
-	for _, o := range origins {
-		if o == cache.OriginLoad {
-			res.Loaded++
-		} else {
-			res.Cached++
-		}
-	}
-	res.Duration = c.now().Sub(start)
-	return res, nil
 }
 
 // CacheStats is the catalog's part of GET /admin/cache/stats: the lookups

@@ -76,6 +76,9 @@ type Options struct {
 	// FailSafe keeps values this long past their TTL, served stale when the
 	// database fails (cache.FamilyOptions.FailSafe). Default: 0, none.
 	FailSafe time.Duration
+	// Loading tunes loads and stale values: soft and hard timeouts, the
+	// fail-safe throttle, eager refresh. Default: Loading's defaults.
+	Loading Loading
 	// Logger receives invalidation failures. Default: slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Default: time.Now.
@@ -169,6 +172,10 @@ func New(repo files.Repository, ob outbox.Store, c *cache.Cache, opts Options) (
 	if opts.DownloadCoalesce == 0 {
 		opts.DownloadCoalesce = DefaultDownloadCoalesce
 	}
+	if err := opts.Loading.validate(); err != nil {
+		return nil, err
+	}
+	opts.Loading = opts.Loading.withDefaults()
 	if opts.Relay.Logger == nil {
 		opts.Relay.Logger = opts.Logger
 	}
@@ -180,32 +187,32 @@ func New(repo files.Repository, ob outbox.Store, c *cache.Cache, opts Options) (
 	// The record and its two views: three families with TTL policies of
 	// their own, which every write of a file invalidates together
 	// (fileInvalidation). A value without its id is corrupt (Valid).
-	if cat.files, err = cache.NewFamily(c, FamilyFile, cache.FamilyOptions[files.FileMetadata]{
+	if cat.files, err = cache.NewFamily(c, FamilyFile, cached(opts, cache.FamilyOptions[files.FileMetadata]{
 		TTL: t.File, TTLFunc: func(f files.FileMetadata) time.Duration { return FileTTL(t.File, f) }, NegativeTTL: t.Negative,
-		Near: true, FailSafe: opts.FailSafe, Valid: files.FileMetadata.Valid,
-	}); err != nil {
+		Valid: files.FileMetadata.Valid,
+	})); err != nil {
 		return nil, err
 	}
-	if cat.info, err = cache.NewFamily(c, FamilyFileInfo, cache.FamilyOptions[files.FileInfo]{
+	if cat.info, err = cache.NewFamily(c, FamilyFileInfo, cached(opts, cache.FamilyOptions[files.FileInfo]{
 		TTL: t.Info, TTLFunc: func(i files.FileInfo) time.Duration { return InfoTTL(t.Info, i) }, NegativeTTL: t.Negative,
-		Near: true, FailSafe: opts.FailSafe, Valid: files.FileInfo.Valid,
-	}); err != nil {
+		Valid: files.FileInfo.Valid,
+	})); err != nil {
 		return nil, err
 	}
-	if cat.meta, err = cache.NewFamily(c, FamilyFileMeta, cache.FamilyOptions[files.FileMeta]{
-		TTL: t.Meta, NegativeTTL: t.Negative, Near: true, FailSafe: opts.FailSafe, Valid: files.FileMeta.Valid,
-	}); err != nil {
+	if cat.meta, err = cache.NewFamily(c, FamilyFileMeta, cached(opts, cache.FamilyOptions[files.FileMeta]{
+		TTL: t.Meta, NegativeTTL: t.Negative, Valid: files.FileMeta.Valid,
+	})); err != nil {
 		return nil, err
 	}
-	if cat.search, err = cache.NewFamily(c, FamilySearch, cache.FamilyOptions[files.SearchResult]{
-		TTL: t.Search, Tags: []string{TagFiles}, Near: true, FailSafe: opts.FailSafe,
-	}); err != nil {
+	if cat.search, err = cache.NewFamily(c, FamilySearch, cached(opts, cache.FamilyOptions[files.SearchResult]{
+		TTL: t.Search, Tags: []string{TagFiles},
+	})); err != nil {
 		return nil, err
 	}
-	if cat.stats, err = cache.NewFamily(c, FamilyStats, cache.FamilyOptions[files.FileStats]{TTL: t.Stats, Near: true, FailSafe: opts.FailSafe}); err != nil {
+	if cat.stats, err = cache.NewFamily(c, FamilyStats, cached(opts, cache.FamilyOptions[files.FileStats]{TTL: t.Stats})); err != nil {
 		return nil, err
 	}
-	if cat.settings, err = cache.NewFamily(c, FamilySettings, cache.FamilyOptions[files.SystemSettings]{TTL: t.Settings, Near: true, FailSafe: opts.FailSafe}); err != nil {
+	if cat.settings, err = cache.NewFamily(c, FamilySettings, cached(opts, cache.FamilyOptions[files.SystemSettings]{TTL: t.Settings})); err != nil {
 		return nil, err
 	}
 	if cat.sessions, err = cache.NewFamily(c, FamilySession, cache.FamilyOptions[files.UserSession]{TTL: t.Session}); err != nil {
@@ -332,9 +339,12 @@ func getView[T any](ctx context.Context, c *Catalog, f *cache.Family[T], id stri
 		return zero, cache.OriginLoad, err
 	}
 	v, origin, err := fetch(ctx, c, f, id, func(ctx context.Context, id string) (T, error) {
+		var zero T
+		if err := waitLoad(ctx); err != nil {
+			return zero, err
+		}
 		rec, err := c.repo.GetFile(ctx, id)
 		if err != nil {
-			var zero T
 			return zero, notFound(err)
 		}
 		return view(rec), nil

@@ -444,7 +444,7 @@ func TestWarm(t *testing.T) {
 			ids = append(ids, f.ID)
 		}
 		var calls int
-		res, err := e.cat.Warm(ctx, 3, func(done, total int) { calls++ })
+		res, err := e.cat.Warm(ctx, catalog.WarmOptions{Limit: 3, Progress: func(catalog.WarmResult, int) { calls++ }})
 		if err != nil || res.Files != 3 || res.Loaded != 3 || calls != 3 {
 			t.Fatalf("Warm = %+v, %v (%d progress calls)", res, err, calls)
 		}
@@ -452,7 +452,7 @@ func TestWarm(t *testing.T) {
 			mustGet(t, e.cat, id, cache.OriginStore)
 		}
 		mustGet(t, e.cat, ids[0], cache.OriginLoad)
-		if res, err := e.cat.Warm(ctx, 3, nil); err != nil || res.Cached != 3 {
+		if res, err := e.cat.Warm(ctx, catalog.WarmOptions{Limit: 3}); err != nil || res.Cached != 3 {
 			t.Fatalf("second Warm = %+v, %v; want all already cached", res, err)
 		}
 	})

@@ -195,6 +195,20 @@ type CacheConfig struct {
 	// Retry-After. 0 means no limit. Env DB_FALLBACK_LIMIT.
 	// Default: DefaultFallbackLimit.
 	FallbackLimit int
+	// Loading tunes loads and stale values, handed to the catalog as it
+	// is: zero fields mean catalog's defaults, negative ones off. Env
+	// CACHE_SOFT_TIMEOUT, CACHE_HARD_TIMEOUT, CACHE_FAIL_SAFE_THROTTLE,
+	// CACHE_EAGER_REFRESH.
+	Loading catalog.Loading
+	// NearMaxLag bounds how stale a near-cache hit may be when Redis'
+	// notifications stop without their connection closing (a hung
+	// network path). Env CACHE_NEAR_MAX_LAG. Default: zero,
+	// cache.DefaultNearMaxLag.
+	NearMaxLag time.Duration
+	// WarmOnStart is how many of the most downloaded files serve loads
+	// into the cache at start-up, in the background; 0 turns it off.
+	// Env CACHE_WARM_ON_START. Default: 0.
+	WarmOnStart int
 	// AuditRate is the consistency auditor's database reads per second
 	// (samples of cached entries checked against the database), at most
 	// MaxCacheAuditRate; negative turns it off. Env CACHE_AUDIT_RATE.

@@ -148,8 +148,8 @@ func set(o option, text string) string {
 		}
 		if f == 0 && o.zero == zeroOff {
 			f = -1
-		} else if !(f >= 0) { // also catches NaN; Validate checks the upper bound
-			return fmt.Sprintf("%v must not be negative", f)
+		} else if hi := floatMax[o.env]; !(f >= 0 && f <= hi) { // also catches NaN
+			return fmt.Sprintf("%v must be between 0 and %v", f, hi)
 		}
 		*p = f
 	case *time.Duration:

@@ -65,6 +65,13 @@ type topology struct {
 	keyFile, serverName    string
 }
 
+// floatMax is the largest value of each setting of type float.
+var floatMax = map[string]float64{
+	"CACHE_TTL_JITTER":    MaxCacheTTLJitter,
+	"CACHE_EAGER_REFRESH": 1, // Validate refuses 1 itself
+	"CACHE_AUDIT_RATE":    MaxCacheAuditRate,
+}
+
 // option is one setting: its environment variable, its flag (the variable
 // in kebab case), and the field it fills.
 type option struct {
@@ -108,11 +115,19 @@ func options(c *Config, t *topology) []option {
 		{"CACHE_TTL_SESSION", GroupCache, "sliding TTL of user sessions", "duration", &c.Cache.TTLs.Session, dur(catalog.DefaultSessionTTL), zeroRefused},
 		{"CACHE_TTL_STATS", GroupCache, "TTL of daily stats", "duration", &c.Cache.TTLs.Stats, dur(catalog.DefaultStatsTTL), zeroRefused},
 		{"CACHE_TTL_SEARCH", GroupCache, "TTL of search results", "duration", &c.Cache.TTLs.Search, dur(catalog.DefaultSearchTTL), zeroRefused},
+		{"CACHE_TTL_INFO", GroupCache, "base TTL of the info view of a file (longer for popular files)", "duration", &c.Cache.TTLs.Info, dur(catalog.DefaultInfoTTL), zeroRefused},
+		{"CACHE_TTL_META", GroupCache, "TTL of the meta view of a file", "duration", &c.Cache.TTLs.Meta, dur(catalog.DefaultMetaTTL), zeroRefused},
 		{"CACHE_TTL_SETTINGS", GroupCache, "TTL of the system settings", "duration", &c.Cache.TTLs.Settings, dur(catalog.DefaultSettingsTTL), zeroRefused},
 		{"CACHE_TTL_JITTER", GroupCache, "TTL jitter, 0.1 = ±10%, 0 to 0.5, 0 turns it off", "float", &c.Cache.TTLJitter, strconv.FormatFloat(cache.DefaultJitter, 'g', -1, 64), zeroOff},
 		{"CACHE_NEAR_SIZE", GroupCache, "entries of the in-process near cache, 0 turns it off", "int", &c.Cache.NearSize, strconv.Itoa(DefaultCacheNearSize), zeroIsValue},
 		{"CACHE_DISABLED", GroupCache, "turn the cache off: every read goes to the database, and sessions and rate limits are off (measurements, debugging)", "bool", &c.Cache.Disabled, "false", zeroIsValue},
 		{"CACHE_FAIL_SAFE", GroupCache, "how long values are kept past their TTL, served stale if the database fails; 0 turns it off", "duration", &c.Cache.FailSafe, dur(DefaultCacheFailSafe), zeroIsValue},
+		{"CACHE_SOFT_TIMEOUT", GroupCache, "with a stale value at hand, how long a read waits for the database before it answers stale; 0 turns it off", "duration", &c.Cache.Loading.SoftTimeout, dur(catalog.DefaultSoftTimeout), zeroOff},
+		{"CACHE_HARD_TIMEOUT", GroupCache, "the longest one load from the database may run (at most the lease, 5s)", "duration", &c.Cache.Loading.HardTimeout, dur(cache.DefaultLeaseTTL), zeroRefused},
+		{"CACHE_FAIL_SAFE_THROTTLE", GroupCache, "after a failed refresh, how long the stale value is served before the database is asked again", "duration", &c.Cache.Loading.FailSafeThrottle, dur(catalog.DefaultFailSafeThrottle), zeroRefused},
+		{"CACHE_EAGER_REFRESH", GroupCache, "refresh a value read after this fraction of its TTL, in the background (below 1); 0 turns it off", "float", &c.Cache.Loading.EagerRefresh, strconv.FormatFloat(catalog.DefaultEagerRefresh, 'g', -1, 64), zeroOff},
+		{"CACHE_NEAR_MAX_LAG", GroupCache, "the most a near-cache hit may lag behind Redis when its notifications hang", "duration", &c.Cache.NearMaxLag, dur(cache.DefaultNearMaxLag), zeroRefused},
+		{"CACHE_WARM_ON_START", GroupServer, "most downloaded files to load into the cache at start-up, in the background; 0 turns it off", "int", &c.Cache.WarmOnStart, "0", zeroIsValue},
 		{"DB_FALLBACK_LIMIT", GroupCache, "database loads at once while Redis is down, 0 means no limit", "int", &c.Cache.FallbackLimit, strconv.Itoa(DefaultFallbackLimit), zeroIsValue},
 
 		{"DATABASE_URL", GroupDatabase, "database: sqlite:<path> or postgres://...", "url", &c.Database.URL, DefaultDatabaseURL, zeroIsValue},

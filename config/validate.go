@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/filecache/filecache/cache"
 	"log/slog"
 	"math"
 	"net"
@@ -76,6 +77,13 @@ func (c Config) validate(skip map[string]bool) []error {
 		v.fail("CACHE_AUDIT_RATE", "%v must be between 0 and %v reads per second", r, MaxCacheAuditRate)
 	}
 	v.nonNegative("CACHE_NEAR_SIZE", c.Cache.NearSize)
+	v.nonNegative("CACHE_WARM_ON_START", c.Cache.WarmOnStart)
+	if e := c.Cache.Loading.EagerRefresh; e >= 1 || math.IsNaN(e) {
+		v.fail("CACHE_EAGER_REFRESH", "%v must be below 1 (a fraction of the TTL)", e)
+	}
+	if h := c.Cache.Loading.HardTimeout; h > cache.DefaultLeaseTTL {
+		v.fail("CACHE_HARD_TIMEOUT", "%v must be at most the lease, %v", h, cache.DefaultLeaseTTL)
+	}
 	if r := c.Cache.AuditRate; !(r >= 0 && r <= MaxCacheAuditRate) { // also catches NaN
 		v.fail("CACHE_AUDIT_RATE", "%v must be between 0 and %v", r, MaxCacheAuditRate)
 	}

@@ -31,8 +31,10 @@ type Repository interface {
 	// it did not make.
 	SearchFiles(ctx context.Context, q SearchQuery) (SearchResult, error)
 	// PopularFiles returns up to limit files by download count, most
-	// downloaded first (ties: newest first). A limit below 1 means 10.
-	PopularFiles(ctx context.Context, limit int) ([]FileMetadata, error)
+	// downloaded first (ties: newest first, then by id), starting after
+	// the file after (nil: from the top), so that the ranking is walked
+	// page by page. A limit below 1 means 10; above 1000 means 1000.
+	PopularFiles(ctx context.Context, after *FileMetadata, limit int) ([]FileMetadata, error)
 	// GetStats returns the statistics of the UTC day that contains day. A day
 	// with no activity has zero counts; that is not an error.
 	GetStats(ctx context.Context, day time.Time) (FileStats, error)

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -26,7 +27,9 @@ const (
 	// DefaultWarmLimit is the number of files warmed when ?limit= is absent.
 	DefaultWarmLimit = 100
 	// MaxWarmLimit is the largest ?limit= of a warm.
-	MaxWarmLimit = 10000
+	MaxWarmLimit = catalog.MaxWarmLimit
+	// MaxWarmRate is the largest ?rate= of a warm, in loads per second.
+	MaxWarmRate = 1_000_000
 )
 
 // requireAdmin lets a request through only with the admin bearer token:
@@ -158,10 +161,16 @@ func checkKeyText(s string, maxBytes int) string {
 
 type warmResponse struct {
 	Files      int     `json:"files"`
+	Loaded     int     `json:"loaded"`
+	Cached     int     `json:"already_cached"`
 	DurationMS float64 `json:"duration_ms"`
+	Running    bool    `json:"running"`
 }
 
-// POST /admin/cache/warm?limit=
+// POST /admin/cache/warm?limit=&rate=: the limit most downloaded files, at
+// most rate database loads per second (absent: catalog.DefaultWarmRate; 0:
+// no bound). 200 with the counts when it ended, 202 with the counts so far
+// when it goes on in the background, 409 while another one runs.
 func (s *server) warm(w http.ResponseWriter, r *http.Request) {
 	vals, ok := s.query(w, r)
 	if !ok {
@@ -175,14 +184,33 @@ func (s *server) warm(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	res, err := s.admin.Warm(r.Context(), int(limit))
+	rate := int64(catalog.DefaultWarmRate)
+	if v, present := vals["rate"]; present {
+		if rate, ok = parseDigits(v[0], 0, MaxWarmRate); !ok {
+			s.writeError(w, http.StatusBadRequest, "validation_failed",
+				fmt.Sprintf("invalid rate: must be an integer between 0 (no bound) and %d loads per second", MaxWarmRate))
+			return
+		}
+	}
+	res, err := s.admin.Warm(r.Context(), int(limit), float64(rate))
+	if errors.Is(err, ErrWarmRunning) {
+		s.writeError(w, http.StatusConflict, "conflict", "a cache warming is already running; retry when it ends")
+		return
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, warmResponse{
+	status := http.StatusOK
+	if res.Running {
+		status = http.StatusAccepted
+	}
+	s.writeJSON(w, status, warmResponse{
 		Files:      res.Files,
+		Loaded:     res.Loaded,
+		Cached:     res.Cached,
 		DurationMS: float64(res.Duration.Round(time.Microsecond)) / float64(time.Millisecond),
+		Running:    res.Running,
 	})
 }
 

@@ -197,6 +197,7 @@ func (c *fakeCatalog) touches() []string {
 // fakeAdmin is an Admin that records its calls.
 type fakeAdmin struct {
 	mu        sync.Mutex
+	warmRate  float64
 	warmLimit int
 	keys      []string
 	tags      []string
@@ -214,10 +215,16 @@ func (a *fakeAdmin) Invalidate(_ context.Context, req catalog.InvalidateRequest)
 	return len(req.Keys) + len(req.Tags), nil
 }
 
-func (a *fakeAdmin) Warm(_ context.Context, limit int) (WarmResult, error) {
+func (a *fakeAdmin) Warm(_ context.Context, limit int, rate float64) (WarmResult, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.warmLimit = limit
+	a.warmLimit, a.warmRate = limit, rate
+	switch limit { // the fake's answers: 5000 goes on, 4000 finds it running
+	case 5000:
+		return WarmResult{Files: 120, Loaded: 120, Duration: 10 * time.Second, Running: true}, nil
+	case 4000:
+		return WarmResult{}, ErrWarmRunning
+	}
 	return WarmResult{Files: min(limit, 3), Duration: 1500 * time.Microsecond}, nil
 }
 

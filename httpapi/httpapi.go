@@ -61,12 +61,20 @@ type Catalog interface {
 	TouchSession(ctx context.Context, ip string) error
 }
 
-// WarmResult is what Admin.Warm did: how many files it loaded into the
-// cache and how long it took.
+// WarmResult is what Admin.Warm did: how many files it warmed, how many of
+// them it loaded from the database (the others were cached), and how long
+// it took; or, with Running, how far it got while it goes on.
 type WarmResult struct {
 	Files    int
+	Loaded   int
+	Cached   int
 	Duration time.Duration
+	Running  bool
 }
+
+// ErrWarmRunning is what Admin.Warm returns while another warming runs:
+// 409.
+var ErrWarmRunning = errors.New("a cache warming is already running")
 
 // CacheStats is the body of GET /admin/cache/stats: the catalog's lookups
 // per family and tier and its outbox backlog, with the state of the cache
@@ -99,8 +107,11 @@ type Admin interface {
 	// and returns how many it deleted. A request it refuses is a
 	// *files.ValidationError.
 	Invalidate(ctx context.Context, req catalog.InvalidateRequest) (int, error)
-	// Warm loads up to limit of the most popular files into the cache.
-	Warm(ctx context.Context, limit int) (WarmResult, error)
+	// Warm loads up to limit of the most popular files into the cache, at
+	// most rate database loads per second (0: no bound). A long warming
+	// may go on after Warm returns (Running); one runs at a time
+	// (ErrWarmRunning).
+	Warm(ctx context.Context, limit int, rate float64) (WarmResult, error)
 	// CacheStats returns the cache statistics. It does not fail: the parts
 	// it cannot read are marked in the result.
 	CacheStats(ctx context.Context) CacheStats

@@ -18,6 +18,7 @@ var failSafeTests = []test{
 	{"FailSafeAcrossCaches", testFailSafeAcrossCaches},
 	{"FailSafeThrottle", testFailSafeThrottle},
 	{"FailSafeSoftTimeout", testSoftTimeout},
+	{"FailSafeLoadOutlivesLease", testLoadOutlivesLease},
 	{"EagerRefresh", testEagerRefresh},
 }
 
@@ -188,6 +189,39 @@ func testSoftTimeout(t *testing.T, s Store, p string) {
 		v, err := f.Get(ctx, "s")
 		return err == nil && v.Name == "fresh"
 	})
+}
+
+// testLoadOutlivesLease: a refresh of a stale value that hangs until its
+// HardTimeout, as long as the lease, ends after the lease: the value is
+// still in the store (the lease marker that holds it lives as long as the
+// value), served stale to every reader meanwhile and after.
+func testLoadOutlivesLease(t *testing.T, s Store, p string) {
+	ctx := t.Context()
+	const lease = 500 * time.Millisecond
+	c := newCache(t, s, p, func(o *cache.Options) { o.Jitter, o.LeaseTTL = -1, lease })
+	f := staleFamily(t, c, cache.FamilyOptions[File]{SoftTimeout: 20 * time.Millisecond, HardTimeout: lease})
+	expire(t, f, "h")
+	ended := make(chan struct{})
+	hang := func(ctx context.Context, _ string) (File, error) {
+		<-ctx.Done() // a database that never answers
+		close(ended)
+		return File{}, ctx.Err()
+	}
+	v, origin, err := f.Fetch(ctx, "h", hang)
+	if err != nil || origin != cache.OriginStale || v.Name != "old" {
+		t.Fatalf("Fetch with a hanging refresh = %+v, %v, %v; want old, stale", v, origin, err)
+	}
+	if d := ttl(t, s, p+"file:h"); d < 59*time.Minute {
+		t.Fatalf("the lease marker holding the stale value is kept %v; want the value's fail-safe hour", d)
+	}
+	<-ended
+	time.Sleep(lease) // the event is the lease's end: past it, whatever the put-back did
+	for i := range 3 {
+		v, origin, err := f.Fetch(ctx, "h", failing)
+		if err != nil || origin != cache.OriginStale || v.Name != "old" {
+			t.Fatalf("read %d after the hanging refresh ended: %+v, %v, %v; want old, stale", i, v, origin, err)
+		}
+	}
 }
 
 // testEagerRefresh: a hot key read steadily is refreshed before it

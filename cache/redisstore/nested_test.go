@@ -51,7 +51,10 @@ func newNested(t *testing.T, opts redisstore.Options, prefix string) *nested {
 	if !s.Tracks(prefix + "file:info:") {
 		t.Fatal("file:info: keys not tracked")
 	}
-	c, err := cache.New(s, cache.Options{Prefix: prefix, NearSize: 100})
+	// The test is about which entries a notification drops, not about the
+	// lag guard: a heartbeat late on a loaded machine must not turn a near
+	// hit into a store hit.
+	c, err := cache.New(s, cache.Options{Prefix: prefix, NearSize: 100, NearMaxLag: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +106,13 @@ func wantNear(t *testing.T, f *cache.Family[fileView], id string, want fileView)
 // TestNestedFamiliesNear runs the families "file" and "file:info" on two
 // processes: a change of file:info:{id} drops only the info view's near
 // entry of id, a change of file:{id} only the record's, although "file:"
-// is a prefix of both keys (and the only prefix Redis tracks).
+// is a prefix of both keys (and the only prefix Redis tracks). In a
+// Cluster, only the arrival of the notifications is checked: a replica
+// sends its own copy of each write's notification, after the master's,
+// and that copy of an earlier write may drop an entry just filled (the
+// next read fills it again), so that "kept" cannot be told from
+// "dropped and filled again" there; which entries a notification drops
+// does not depend on the deployment.
 func TestNestedFamiliesNear(t *testing.T) {
 	for _, tt := range []backend{standalone, cluster} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,14 +136,18 @@ func TestNestedFamiliesNear(t *testing.T) {
 				t.Fatal(err)
 			}
 			awaitNear(t, b.info, id, info2) // the notification came
-			wantNear(t, b.file, id, rec1)   // and kept the record: not its key
+			if tt.mode == "standalone" {
+				wantNear(t, b.file, id, rec1) // and kept the record: not its key
+			}
 
 			rec2 := fileView{ID: id, Name: "record v2"}
 			if err := a.file.Set(ctx, id, rec2); err != nil {
 				t.Fatal(err)
 			}
 			awaitNear(t, b.file, id, rec2)
-			wantNear(t, b.info, id, info2)
+			if tt.mode == "standalone" {
+				wantNear(t, b.info, id, info2)
+			}
 		})
 	}
 }

@@ -35,6 +35,7 @@ type app struct {
 	catalog *catalog.Catalog
 	metrics *metrics.Metrics
 	audit   *audit.Auditor
+	warms   *warmJobs // of POST /admin/cache/warm
 
 	mu           sync.Mutex
 	memoryIssues []string           // what is wrong with Redis' memory policy, per node
@@ -75,7 +76,7 @@ func openAppConnected(ctx context.Context, cfg config.Config, log *slog.Logger) 
 }
 
 func open(ctx context.Context, cfg config.Config, log *slog.Logger, redisRequired bool) (_ *app, err error) {
-	a := &app{cfg: cfg, log: log}
+	a := &app{cfg: cfg, log: log, warms: newWarmJobs()}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -105,6 +106,7 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, redisRequire
 		Prefix:        cfg.Cache.Prefix,
 		Jitter:        cfg.Cache.TTLJitter,
 		NearSize:      cfg.Cache.NearSize,
+		NearMaxLag:    cfg.Cache.NearMaxLag,
 		FallbackLimit: cfg.Cache.FallbackLimit,
 		Observer:      a.metrics,
 		Logger:        log,
@@ -117,6 +119,7 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, redisRequire
 	a.catalog, err = catalog.New(a.repo, a.repo, a.cache, catalog.Options{
 		TTLs:        cfg.Cache.TTLs,
 		FailSafe:    cfg.Cache.FailSafe,
+		Loading:     cfg.Cache.Loading,
 		Logger:      log,
 		AfterCommit: failpoint(log),
 	})
@@ -172,6 +175,9 @@ func (a *app) breakerChanged(from, to breaker.State) {
 // Close releases the store and the repository.
 func (a *app) Close() error {
 	var errs []error
+	if a.warms != nil {
+		a.warms.close()
+	}
 	if a.stopWatch != nil {
 		a.stopWatch()
 	}

@@ -14,14 +14,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/filecache/filecache/files"
 	"github.com/filecache/filecache/files/sqlstore"
 	"github.com/filecache/filecache/internal/faultproxy"
 	"github.com/filecache/filecache/internal/redistest"
 	"github.com/filecache/filecache/internal/sqltest"
 	"github.com/filecache/filecache/internal/testenv"
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 )
 
 // hangSlack is what an answer may take beyond DB_TIMEOUT on a loaded
@@ -283,5 +283,83 @@ func TestDatabaseHangs(t *testing.T) {
 	}
 	if n := backends(); n > pool {
 		t.Fatalf("%d PostgreSQL backends after recovery; the pool holds %d", n, pool)
+	}
+}
+
+// TestDatabaseHangsStale freezes PostgreSQL behind a proxy while a cached
+// file is past its TTL: every read answers the stale value (X-Cache:
+// stale) within the soft timeout, not after DB_TIMEOUT or the hard
+// timeout, through the load that times out and the throttle after it; the
+// value stays in Redis; when the proxy forwards again, reads are fresh.
+func TestDatabaseHangsStale(t *testing.T) {
+	const (
+		ttl      = time.Second
+		soft     = 100 * time.Millisecond
+		hard     = 5 * time.Second // the most it may be (the lease)
+		throttle = 2 * time.Second
+		// What a read may take beyond the soft timeout on a loaded
+		// machine: well under the hard timeout, which a read that did not
+		// honour the soft timeout would wait.
+		slack = 2 * time.Second
+	)
+	b, proxy, _ := proxiedPostgresBackend(t)
+	srv, rc, _ := privateRedis(t)
+	b.redis = func(testing.TB) map[string]string { return map[string]string{"REDIS_URL": srv.URL()} }
+	s := startE2EServer(t, b, map[string]string{
+		"CACHE_PREFIX": "hang:", "CACHE_TTL_FILE": ttl.String(), "CACHE_TTL_JITTER": "0",
+		"CACHE_SOFT_TIMEOUT": soft.String(), "CACHE_HARD_TIMEOUT": hard.String(),
+		"CACHE_FAIL_SAFE_THROTTLE": throttle.String(),
+		// Longer than the whole fault: only the soft timeout can answer.
+		"DB_TIMEOUT": "30s",
+	})
+	f := s.create(t, files.NewFile{Name: "kept.txt", Size: 1, ContentType: "text/plain"})
+	_, r := s.get(t, f.ID)
+	wantCache(t, r, "miss")
+	cachedAt := time.Now()
+	time.Sleep(ttl + 200*time.Millisecond - time.Since(cachedAt)) // the event is the expiry
+
+	proxy.Hang()
+	hung := time.Now()
+	var reads int
+	var slowest time.Duration
+	// Past the hard timeout (the load fails) and into the throttle.
+	for time.Since(hung) < hard+throttle/2 || reads < 3 {
+		got, r, took := func() (files.FileMetadata, e2eResponse, time.Duration) {
+			start := time.Now()
+			got, r := s.get(t, f.ID)
+			return got, r, time.Since(start)
+		}()
+		reads++
+		slowest = max(slowest, took)
+		wantCache(t, r, "stale")
+		if diff := cmp.Diff(f, got); diff != "" {
+			t.Fatalf("read %d while PostgreSQL hangs (-want +got):\n%s", reads, diff)
+		}
+		if took > soft+slack {
+			t.Fatalf("read %d while PostgreSQL hangs answered after %v; want within the soft timeout %v", reads, took, soft)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("PostgreSQL hanging: %d reads in %v of a file past its TTL, all stale, slowest %v (soft timeout %v, hard %v, DB_TIMEOUT 30s)",
+		reads, time.Since(hung).Round(time.Millisecond), slowest.Round(time.Millisecond), soft, hard)
+	if n, err := redisDo(t, rc, "EXISTS", "hang:file:"+f.ID).AsInt64(); err != nil || n != 1 {
+		t.Fatalf("EXISTS hang:file:%s after the failed loads = %d, %v; want the stale value kept", f.ID, n, err)
+	}
+
+	proxy.Forward()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, r := s.get(t, f.ID)
+		if x := r.header.Get("X-Cache"); x != "stale" {
+			wantCache(t, r, "miss", "hit", "hit-local")
+			if diff := cmp.Diff(f, got); diff != "" {
+				t.Fatalf("after the fault (-want +got):\n%s", diff)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("still stale 30s after PostgreSQL answers again")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

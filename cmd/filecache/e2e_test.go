@@ -996,9 +996,11 @@ func testAdminWarm(t *testing.T, s *e2eServer, _ e2eBackend) {
 	}
 	type warm struct {
 		Files      int     `json:"files"`
+		Loaded     int     `json:"loaded"`
+		Cached     int     `json:"already_cached"`
 		DurationMS float64 `json:"duration_ms"`
 	}
-	if w := decodeAs[warm](t, s.admin(t, "POST", "/admin/cache/warm?limit=2", nil), http.StatusOK); w.Files != 2 || w.DurationMS < 0 {
+	if w := decodeAs[warm](t, s.admin(t, "POST", "/admin/cache/warm?limit=2", nil), http.StatusOK); w.Files != 2 || w.Loaded+w.Cached != 2 || w.DurationMS < 0 {
 		t.Errorf("warm limit=2: %+v, want 2 files", w)
 	}
 	for _, tc := range []struct {
@@ -1011,7 +1013,7 @@ func testAdminWarm(t *testing.T, s *e2eServer, _ e2eBackend) {
 	if w := decodeAs[warm](t, s.admin(t, "POST", "/admin/cache/warm", nil), http.StatusOK); w.Files != 3 {
 		t.Errorf("warm with the default limit: %+v, want the 3 files", w)
 	}
-	for _, l := range []string{"0", "10001", "x", "-1", "", "1e3"} {
+	for _, l := range []string{"0", "1000001", "x", "-1", "", "1e3"} {
 		wantError(t, s.admin(t, "POST", "/admin/cache/warm?limit="+l, nil), http.StatusBadRequest, "validation_failed")
 	}
 	wantError(t, s.admin(t, "GET", "/admin/cache/warm", nil), http.StatusMethodNotAllowed, "method_not_allowed")

@@ -30,11 +30,7 @@ import (
 func privateRedis(t *testing.T) (*redistest.Server, rueidis.Client, e2eBackend) {
 	t.Helper()
 	srv := redistest.Standalone(t)
-	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}, DisableCache: true})
-	if err != nil {
-		t.Fatalf("client of the private Redis: %v", err)
-	}
-	t.Cleanup(rc.Close)
+	rc := redisClient(t, srv)
 	b := e2eBackend{
 		name:      "sqlite/private-redis",
 		dsn:       sqltest.SQLiteDSN,
@@ -42,6 +38,17 @@ func privateRedis(t *testing.T) (*redistest.Server, rueidis.Client, e2eBackend) 
 		wantStore: "redis standalone",
 	}
 	return srv, rc, b
+}
+
+// redisClient returns a client of srv, closed when t ends.
+func redisClient(t *testing.T, srv *redistest.Server) rueidis.Client {
+	t.Helper()
+	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}, DisableCache: true})
+	if err != nil {
+		t.Fatalf("client of Redis %s: %v", srv.Addr(), err)
+	}
+	t.Cleanup(rc.Close)
+	return rc
 }
 
 func redisDo(t *testing.T, rc rueidis.Client, args ...string) rueidis.RedisResult {

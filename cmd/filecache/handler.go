@@ -30,9 +30,8 @@ func (ad admin) Invalidate(ctx context.Context, req catalog.InvalidateRequest) (
 	return ad.a.catalog.Invalidate(ctx, req)
 }
 
-func (ad admin) Warm(ctx context.Context, limit int) (httpapi.WarmResult, error) {
-	res, err := ad.a.catalog.Warm(ctx, limit, nil)
-	return httpapi.WarmResult{Files: res.Files, Duration: res.Duration}, err
+func (ad admin) Warm(ctx context.Context, limit int, rate float64) (httpapi.WarmResult, error) {
+	return ad.a.warms.run(ctx, ad.a.catalog, catalog.WarmOptions{Limit: limit, Rate: rate})
 }
 
 // CacheStats reads the database side (the outbox) and the Redis side (the

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/filecache/filecache/catalog"
 	"github.com/filecache/filecache/config"
 	"github.com/spf13/cobra"
 )
@@ -51,6 +52,23 @@ count.`,
 	}
 	config.Bind(cmd.Flags(), config.AllGroups()...)
 	return cmd
+}
+
+// warmOnStartRate bounds the database loads per second of the warming at
+// start-up (CACHE_WARM_ON_START): it runs beside the traffic.
+const warmOnStartRate = 100
+
+// warmOnStart loads the n most downloaded files into the cache, in the
+// background of a serving instance, and logs what it did.
+func (a *app) warmOnStart(ctx context.Context, n int) {
+	a.log.Info("warming the cache", "files", n, "max_loads_per_second", warmOnStartRate)
+	res, err := a.catalog.Warm(ctx, catalog.WarmOptions{Limit: n, Rate: warmOnStartRate})
+	if err != nil && ctx.Err() == nil {
+		a.log.Warn("cache warming stopped", "files", res.Files, "err", err)
+		return
+	}
+	a.log.Info("cache warmed", "files", res.Files, "loaded", res.Loaded, "already_cached", res.Cached,
+		"duration", res.Duration.Round(time.Millisecond).String())
 }
 
 // serve runs the service until ctx ends, then shuts down gracefully.
@@ -100,6 +118,9 @@ func serve(ctx context.Context, cfg config.Config, ready func(addr string)) erro
 	log.Info("listening", "addr", ln.Addr().String())
 	if ready != nil {
 		ready(ln.Addr().String())
+	}
+	if n := cfg.Cache.WarmOnStart; n > 0 && !cfg.Cache.Disabled {
+		wg.Go(func() { a.warmOnStart(bg, n) })
 	}
 
 	select {

@@ -48,6 +48,28 @@ func (s *e2eServer) readViews(t *testing.T, id string) (views, [3]string) {
 	return v, [3]string{r.header.Get("X-Cache"), ri.header.Get("X-Cache"), rm.header.Get("X-Cache")}
 }
 
+// awaitLocalViews reads the views of rec until all three come from the
+// near cache (local), and fails t if a read misses, answers other than
+// rec, or 50 reads go by. In a Cluster the replicas' copies of a write's
+// notifications come after the master's and may drop a near entry just
+// filled: the next read fills it again.
+func (s *e2eServer) awaitLocalViews(t *testing.T, rec files.FileMetadata, local, what string) {
+	t.Helper()
+	for i := range 50 {
+		got, xc := s.readViews(t, rec.ID)
+		wantViews(t, what, got, rec)
+		for j, x := range xc {
+			if x != "hit" && x != local {
+				t.Fatalf("%s, read %d: X-Cache[%d] %q, want hit or %s", what, i+1, j, x, local)
+			}
+		}
+		if xc == [3]string{local, local, local} {
+			return
+		}
+	}
+	t.Fatalf("%s: no %s for the three views in 50 reads", what, local)
+}
+
 // wantViews fails t unless got are the views of rec.
 func wantViews(t *testing.T, what string, got views, rec files.FileMetadata) {
 	t.Helper()
@@ -64,7 +86,9 @@ func TestViews(t *testing.T) {
 	for _, b := range e2eBackends() {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			s := startE2EServer(t, b, nil)
+			// A heartbeat late on a loaded machine would turn a near hit
+			// into a store hit; the lag guard has its own tests.
+			s := startE2EServer(t, b, map[string]string{"CACHE_NEAR_MAX_LAG": "1m"})
 			near := b.redis != nil
 			local := "hit-local"
 			if !near {
@@ -78,14 +102,9 @@ func TestViews(t *testing.T) {
 			if xc != [3]string{"miss", "miss", "miss"} {
 				t.Errorf("first read X-Cache %q, want miss for each", xc)
 			}
-			if _, xc = s.readViews(t, f.ID); xc != [3]string{"hit", "hit", "hit"} {
-				t.Errorf("second read X-Cache %q, want hit for each", xc)
-			}
-			got, xc = s.readViews(t, f.ID)
-			wantViews(t, "third read", got, f)
-			if xc != [3]string{local, local, local} {
-				t.Errorf("third read X-Cache %q, want %s for each", xc, local)
-			}
+			// The miss filled Redis, and the near cache once Redis confirmed
+			// the write: the next reads hit either, and soon the near cache.
+			s.awaitLocalViews(t, f, local, "after the first read")
 
 			// An edit: the next answers are the new ones, all three at once,
 			// on the instance that acknowledged it.
@@ -96,12 +115,7 @@ func TestViews(t *testing.T) {
 			if xc != [3]string{"miss", "miss", "miss"} {
 				t.Errorf("after PATCH X-Cache %q, want miss for each", xc)
 			}
-			for range 3 { // back in the near cache
-				got, xc = s.readViews(t, f.ID)
-			}
-			if xc != [3]string{local, local, local} {
-				t.Errorf("reads after PATCH X-Cache %q, want %s for each", xc, local)
-			}
+			s.awaitLocalViews(t, up, local, "after PATCH")
 
 			// A download: the info view and the record count it (within the
 			// coalescing window; this is the file's first download, so at
@@ -123,8 +137,11 @@ func TestViews(t *testing.T) {
 			}
 			t.Logf("download shown %v after its acknowledgement", time.Since(acked).Round(time.Millisecond))
 			wantViews(t, "after the download", got, up)
-			if xc[2] != local {
-				t.Errorf("meta after a download: X-Cache %q, want %s (downloads do not invalidate it)", xc[2], local)
+			// Still cached: a hit, from Redis or the near cache (a Cluster
+			// replica's late copy of an older notification may have
+			// dropped the near entry), never a miss.
+			if xc[2] != local && xc[2] != "hit" {
+				t.Errorf("meta after a download: X-Cache %q, want hit or %s (downloads do not invalidate it)", xc[2], local)
 			}
 
 			// A delete: 404 for all three, the second time from the

@@ -163,16 +163,25 @@ func prefixCols(prefix, cols string) string {
 }
 
 // PopularFiles returns up to limit files, most downloaded first (ties:
-// newest first). A limit below 1 means 10; above 1000 means 1000.
-func (s *Store) PopularFiles(ctx context.Context, limit int) ([]files.FileMetadata, error) {
+// newest first, then by id), after the file after (nil: from the top): a
+// keyset page of the ranking. A limit below 1 means 10; above 1000 means
+// 1000.
+func (s *Store) PopularFiles(ctx context.Context, after *files.FileMetadata, limit int) ([]files.FileMetadata, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	if limit < 1 {
 		limit = defaultPopularLimit
 	}
 	limit = min(limit, maxPopularLimit)
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+fileCols+` FROM files
-		ORDER BY download_count DESC, created_at DESC, id DESC LIMIT $1`, limit)
+	where, args := "", []any{limit}
+	if after != nil {
+		// The ranking's order, descending on every column: a row comes
+		// after the cursor when its tuple is smaller.
+		where = `WHERE (download_count, created_at, id) < ($2, $3, $4)`
+		args = append(args, after.DownloadCount, timeArg(after.CreatedAt), after.ID)
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+fileCols+` FROM files `+where+`
+		ORDER BY download_count DESC, created_at DESC, id DESC LIMIT $1`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: popular files: %w", err)
 	}

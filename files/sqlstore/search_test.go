@@ -268,7 +268,7 @@ func TestPopularFiles(t *testing.T) {
 		}
 		for _, tc := range tests {
 			t.Run(fmt.Sprint("limit ", tc.limit), func(t *testing.T) {
-				fs, err := s.PopularFiles(t.Context(), tc.limit)
+				fs, err := s.PopularFiles(t.Context(), nil, tc.limit)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -280,6 +280,25 @@ func TestPopularFiles(t *testing.T) {
 					t.Errorf("PopularFiles (-want +got):\n%s", diff)
 				}
 			})
+		}
+		// Page by page, two at a time, the ranking is walked once.
+		var got []string
+		var after *files.FileMetadata
+		for {
+			page, err := s.PopularFiles(t.Context(), after, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) == 0 {
+				break
+			}
+			for _, f := range page {
+				got = append(got, f.Name)
+			}
+			after = &page[len(page)-1]
+		}
+		if diff := cmp.Diff([]string{"five", "three", "also-one", "one", "none"}, got); diff != "" {
+			t.Errorf("PopularFiles by pages (-want +got):\n%s", diff)
 		}
 	})
 }
