@@ -1,6 +1,6 @@
 // Package files holds the domain of the file-metadata service: the values the
 // service stores and caches (FileMetadata, UserSession, FileStats,
-// SystemSettings, RateLimitInfo, SearchResult), the rules that say which input
+// SystemSettings, SearchResult), the rules that say which input
 // is valid, and the Repository interface that a SQL store implements.
 //
 // The package does no I/O. Validation is pure and errors are values:

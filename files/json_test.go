@@ -41,11 +41,6 @@ func TestJSON(t *testing.T) {
 			want: `{"items":[],"next_cursor":""}`,
 		},
 		{
-			name: "RateLimitInfo",
-			in:   files.RateLimitInfo{Limit: 600, Remaining: 599, Reset: at},
-			want: `{"limit":600,"remaining":599,"reset":"2024-03-10T12:30:15.123456Z"}`,
-		},
-		{
 			name: "DefaultSettings",
 			in:   files.DefaultSettings(),
 			want: `{"max_file_size":1125899906842624,"allowed_content_types":[],"maintenance_mode":false,"announcement":"","updated_at":"0001-01-01T00:00:00Z"}`,

@@ -28,14 +28,6 @@ type FileStats struct {
 	UniqueIPs     int64  `json:"unique_ips"`
 }
 
-// RateLimitInfo is the state of a client's rate limit, as sent in the
-// RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset headers.
-type RateLimitInfo struct {
-	Limit     int       `json:"limit"`
-	Remaining int       `json:"remaining"`
-	Reset     time.Time `json:"reset"`
-}
-
 // Defaults of SystemSettings.
 const (
 	// DefaultMaxFileSize is the default SystemSettings.MaxFileSize: MaxSize,

@@ -122,8 +122,8 @@ func ValidateChecksum(sum string) error {
 }
 
 // ValidateTags reports whether tags has at most MaxTags entries and each is
-// a valid tag (see ValidateTag). Duplicates are allowed; a store keeps one of
-// each.
+// a valid tag: 1 to MaxTagRunes characters of valid UTF-8 with no control
+// characters. Duplicates are allowed; a store keeps one of each.
 func ValidateTags(tags []string) error {
 	if len(tags) > MaxTags {
 		return invalid("tags", fmt.Sprintf("must hold at most %d tags", MaxTags))
@@ -133,15 +133,6 @@ func ValidateTags(tags []string) error {
 			err.Message = fmt.Sprintf("tag %d %s", i, err.Message)
 			return err
 		}
-	}
-	return nil
-}
-
-// ValidateTag reports whether tag is 1 to MaxTagRunes characters of valid
-// UTF-8 with no control characters.
-func ValidateTag(tag string) error {
-	if err := validateTag("tag", tag); err != nil {
-		return err
 	}
 	return nil
 }

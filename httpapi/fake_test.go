@@ -14,6 +14,7 @@ import (
 	"github.com/filecache/filecache/cache"
 	"github.com/filecache/filecache/catalog"
 	"github.com/filecache/filecache/files"
+	"github.com/filecache/filecache/ratelimit"
 	"github.com/filecache/filecache/report"
 )
 
@@ -254,19 +255,19 @@ type tinyLimiter struct {
 	keys  []string
 }
 
-func (l *tinyLimiter) Allow(_ context.Context, key string) (files.RateLimitInfo, bool, error) {
+func (l *tinyLimiter) Allow(_ context.Context, key string) (ratelimit.Info, bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.keys = append(l.keys, key)
 	if l.err != nil {
-		return files.RateLimitInfo{}, false, l.err
+		return ratelimit.Info{}, false, l.err
 	}
 	if l.count == nil {
 		l.count = map[string]int{}
 	}
 	l.count[key]++
 	n := l.count[key]
-	return files.RateLimitInfo{Limit: l.limit, Remaining: l.limit - n, Reset: l.reset}, n <= l.limit, nil
+	return ratelimit.Info{Limit: l.limit, Remaining: l.limit - n, Reset: l.reset}, n <= l.limit, nil
 }
 
 // retryErr is an overload error of a dependency.

@@ -14,6 +14,7 @@ import (
 	"github.com/filecache/filecache/cache"
 	"github.com/filecache/filecache/catalog"
 	"github.com/filecache/filecache/files"
+	"github.com/filecache/filecache/ratelimit"
 	"github.com/filecache/filecache/report"
 )
 
@@ -130,7 +131,7 @@ type Health interface {
 type Limiter interface {
 	// Allow counts one request of key in the current window and reports the
 	// state, and whether the request is within the limit.
-	Allow(ctx context.Context, key string) (files.RateLimitInfo, bool, error)
+	Allow(ctx context.Context, key string) (ratelimit.Info, bool, error)
 }
 
 // Deps are the parts the handler serves from. Catalog, Admin and Health are

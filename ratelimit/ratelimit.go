@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/filecache/filecache/cache"
-	"github.com/filecache/filecache/files"
 	"github.com/maypok86/otter/v2"
 )
 
@@ -56,6 +55,14 @@ type Options struct {
 	// fails and the client is limited by this instance alone until its
 	// window ends. Default: none.
 	OnError func(err error)
+}
+
+// Info is the state of a client's rate limit, as sent in the
+// RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset headers.
+type Info struct {
+	Limit     int
+	Remaining int
+	Reset     time.Time
 }
 
 // Limiter allows a limit of requests per client per window, shared by every
@@ -124,10 +131,10 @@ func New(ctr Counter, limit int, opts Options) (*Limiter, error) {
 // Counter. A Counter failure is not returned: the client is then limited by
 // this instance alone until its window ends (fail open, locally limited).
 // Allow fails only for a key the Keyspace rejects or a done ctx.
-func (l *Limiter) Allow(ctx context.Context, key string) (files.RateLimitInfo, bool, error) {
+func (l *Limiter) Allow(ctx context.Context, key string) (Info, bool, error) {
 	c, err := l.client(key)
 	if err != nil {
-		return files.RateLimitInfo{}, true, err
+		return Info{}, true, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -136,14 +143,14 @@ func (l *Limiter) Allow(ctx context.Context, key string) (files.RateLimitInfo, b
 	}
 	if c.tokens == 0 && c.free > 0 {
 		if err := l.reserve(ctx, c); err != nil {
-			return files.RateLimitInfo{}, true, err
+			return Info{}, true, err
 		}
 	}
 	ok := c.tokens > 0
 	if ok {
 		c.tokens--
 	}
-	return files.RateLimitInfo{Limit: int(l.limit), Remaining: int(c.tokens + c.free), Reset: c.end}, ok, nil
+	return Info{Limit: int(l.limit), Remaining: int(c.tokens + c.free), Reset: c.end}, ok, nil
 }
 
 // client returns the state of key, created if need be.

@@ -11,7 +11,6 @@ import (
 	"github.com/filecache/filecache/cache"
 	"github.com/filecache/filecache/cache/breaker"
 	"github.com/filecache/filecache/cache/nostore"
-	"github.com/filecache/filecache/files"
 	"github.com/filecache/filecache/ratelimit"
 )
 
@@ -106,7 +105,7 @@ func TestAllowAlone(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				want := files.RateLimitInfo{Limit: limit, Remaining: max(0, limit-i)}
+				want := ratelimit.Info{Limit: limit, Remaining: max(0, limit-i)}
 				if ok != (i <= limit) || info.Limit != want.Limit || info.Remaining != want.Remaining {
 					t.Fatalf("request %d: %+v ok=%v; want %+v ok=%v", i, info, ok, want, i <= limit)
 				}
@@ -134,7 +133,7 @@ func TestAllowAlone(t *testing.T) {
 // instanceResult is one answer of one instance.
 type instanceResult struct {
 	instance int
-	info     files.RateLimitInfo
+	info     ratelimit.Info
 	ok       bool
 }
 
@@ -312,7 +311,7 @@ func TestRedisKilled(t *testing.T) {
 		}
 	}})
 	ctx := t.Context()
-	allow := func(ip string) (files.RateLimitInfo, bool) {
+	allow := func(ip string) (ratelimit.Info, bool) {
 		t.Helper()
 		info, ok, err := l.Allow(ctx, ip)
 		if err != nil {
