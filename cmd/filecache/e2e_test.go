@@ -999,6 +999,7 @@ func testAdminWarm(t *testing.T, s *e2eServer, _ e2eBackend) {
 		Loaded     int     `json:"loaded"`
 		Cached     int     `json:"already_cached"`
 		DurationMS float64 `json:"duration_ms"`
+		Running    bool    `json:"running"`
 	}
 	if w := decodeAs[warm](t, s.admin(t, "POST", "/admin/cache/warm?limit=2", nil), http.StatusOK); w.Files != 2 || w.Loaded+w.Cached != 2 || w.DurationMS < 0 {
 		t.Errorf("warm limit=2: %+v, want 2 files", w)

@@ -57,7 +57,8 @@ type serverSpec struct {
 }
 
 // Standalone starts a private redis-server on a free loopback port with no
-// persistence, waits until it answers PING, and kills it in t.Cleanup.
+// persistence and the memory settings of a cache (maxmemory 256mb,
+// allkeys-lru), waits until it answers PING, and kills it in t.Cleanup.
 // args are extra redis-server arguments, such as "--maxmemory", "10mb";
 // they come last and so override the defaults.
 //
@@ -229,6 +230,11 @@ func (s *Server) startLocked(ctx context.Context) error {
 		"--appendonly", "no",
 		// Replicas sync at once instead of after the default 5s.
 		"--repl-diskless-sync-delay", "0",
+		// What a cache deployment runs (and what filecache warms about
+		// otherwise, in every test's log); the tests of other policies
+		// pass their own.
+		"--maxmemory", "256mb",
+		"--maxmemory-policy", "allkeys-lru",
 	)
 	if s.busPort != 0 {
 		argv = append(argv,
