@@ -54,8 +54,17 @@ func TestRedisInfoPoller(t *testing.T) {
 	if _, ok := samples["cache_store_retries_total"]; !ok {
 		t.Error("cache_store_retries_total not exported")
 	}
-	if !hasPrefixed(samples, fmt.Sprintf(`redis_node_info{maxmemory_policy="noeviction",node=%q,role="master",version="`, node)) {
-		t.Errorf("no redis_node_info of a noeviction master for %s", node)
+	masters, err := store.Masters(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := masters[node]
+	policy, err := c.Do(t.Context(), c.B().ConfigGet().Parameter("maxmemory-policy").Build()).AsStrMap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasPrefixed(samples, fmt.Sprintf(`redis_node_info{maxmemory_policy=%q,node=%q,role="master",version="`, policy["maxmemory-policy"], node)) {
+		t.Errorf("no redis_node_info of a %s master for %s", policy["maxmemory-policy"], node)
 	}
 }
 

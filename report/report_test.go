@@ -79,7 +79,8 @@ func codes(rep *report.Report) map[string]string {
 }
 
 func TestBuildStandalone(t *testing.T) {
-	srv := redistest.Standalone(t)
+	// Redis' own defaults, which the report must flag.
+	srv := redistest.Standalone(t, "--maxmemory", "0", "--maxmemory-policy", "noeviction")
 	c := newClient(t, srv.Addr())
 	const prefix = "rep:"
 	set(t, c, prefix, "file", 30, 50*time.Minute, strings.Repeat("x", 200))

@@ -43,13 +43,15 @@ func (a *app) openRedis(ctx context.Context, required bool) error {
 		return redisError(a.cfg, err)
 	}
 	a.redis = b
-	a.breaker = breaker.New(b, breaker.Options{OnStateChange: a.breakerChanged})
+	// Not connected: the breaker starts open, so that requests do not pay
+	// for calls bound to fail and /readyz says "open".
+	a.breaker = breaker.New(b, breaker.Options{OnStateChange: a.breakerChanged, StartOpen: b.Store() == nil})
 	a.store = a.breaker
 	return nil
 }
 
 // watchRedis runs once the catalog exists. Connected, it checks Redis'
-// memory policy. Not connected, it opens the breaker and suspends cache
+// memory policy. Not connected (the breaker started open), it suspends cache
 // reads (reads go to the database, within DB_FALLBACK_LIMIT), and when the
 // store connects in the background it checks the memory policy and kicks
 // the relay: cache reads are admitted again once the relay has replayed
@@ -63,7 +65,6 @@ func (a *app) watchRedis(ctx context.Context) {
 	err := a.redis.Err()
 	a.log.Warn("Redis unreachable at start-up: reads are answered from the database (at most DB_FALLBACK_LIMIT at once) while the store connects in the background",
 		"var", redisVar(a.cfg.Redis.Mode), "addrs", a.cfg.Redis.Options.Addrs, "err", fmt.Sprint(err, tlsHint(a.cfg, err)))
-	a.tripBreaker(ctx)
 	a.catalog.SuspendCacheReads()
 	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stopWatch = stop
@@ -78,19 +79,6 @@ func (a *app) watchRedis(ctx context.Context) {
 		a.checkRedisMemory(wctx)
 		a.catalog.Kick()
 	})
-}
-
-// tripBreaker opens the breaker of a store that is not connected, so that
-// requests do not pay for calls bound to fail and /readyz says "open": the
-// calls fail at once with redisstore.ErrNotConnected until the breaker
-// opens.
-func (a *app) tripBreaker(ctx context.Context) {
-	for range breaker.DefaultConsecutiveFailures + 1 {
-		if a.breaker.State() == breaker.Open {
-			return
-		}
-		_, _ = a.breaker.Get(ctx, "filecache:connecting")
-	}
 }
 
 // checkRedisMemory sets maxmemory-policy where REDIS_SET_MAXMEMORY_POLICY

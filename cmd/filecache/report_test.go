@@ -20,7 +20,7 @@ import (
 // recommendations for the test server's noeviction policy and unbounded
 // maxmemory.
 func TestReportCommand(t *testing.T) {
-	srv := redistest.Standalone(t)
+	srv := redistest.Standalone(t, "--maxmemory", "0", "--maxmemory-policy", "noeviction") // Redis' own defaults
 	vars := map[string]string{
 		"DATABASE_URL":     sqltest.SQLiteDSN(t),
 		"REDIS_URL":        srv.URL(),
