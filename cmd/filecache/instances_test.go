@@ -181,25 +181,32 @@ func (p *process) getFile(t *testing.T, id string) (fileJSON, string) {
 // PostgreSQL database: every PATCH acknowledged by A is seen by GETs on B,
 // whose near cache held the previous version, within the propagation delay
 // of Redis' tracking invalidations. The delays are logged (p50, p99).
+// sharedRedis are the shared Redis deployments (scripts/test.sh) that two
+// serve processes meet on: the variable that names each to serve, and the
+// test variable it comes from.
+var sharedRedis = []struct{ name, serveVar, testVar string }{
+	{"standalone", "REDIS_URL", redistest.EnvRedisURL},
+	{"cluster", "REDIS_CLUSTER_NODES", redistest.EnvRedisClusterNodes},
+}
+
+// startPair starts two serve processes on one fresh PostgreSQL schema and
+// the shared Redis named testVar (serve's variable serveVar), under a
+// fresh prefix that starts with name, without rate limits.
+func startPair(t *testing.T, name, serveVar, testVar string) (a, b *process) {
+	t.Helper()
+	env := map[string]string{
+		"DATABASE_URL":          sqltest.PostgresDSN(t),
+		serveVar:                testenv.Require(t, testVar),
+		"CACHE_PREFIX":          fmt.Sprintf("%s%08x:", name, rand.Uint32()),
+		"RATE_LIMIT_PER_MINUTE": "0",
+	}
+	return startServe(t, env), startServe(t, env)
+}
+
 func TestInstancesPropagation(t *testing.T) {
-	for _, tt := range []struct {
-		name  string
-		redis func(t *testing.T) (string, string)
-	}{
-		{"standalone", func(t *testing.T) (string, string) { return "REDIS_URL", testenv.Require(t, redistest.EnvRedisURL) }},
-		{"cluster", func(t *testing.T) (string, string) {
-			return "REDIS_CLUSTER_NODES", testenv.Require(t, redistest.EnvRedisClusterNodes)
-		}},
-	} {
+	for _, tt := range sharedRedis {
 		t.Run(tt.name, func(t *testing.T) {
-			redisVar, redisVal := tt.redis(t)
-			env := map[string]string{
-				"DATABASE_URL":          sqltest.PostgresDSN(t),
-				redisVar:                redisVal,
-				"CACHE_PREFIX":          fmt.Sprintf("inst%08x:", rand.Uint32()),
-				"RATE_LIMIT_PER_MINUTE": "0",
-			}
-			a, b := startServe(t, env), startServe(t, env)
+			a, b := startPair(t, "inst", tt.serveVar, tt.testVar)
 			f := a.createFile(t, "v0.txt", 1)
 			updates := 1000
 			if testing.Short() {

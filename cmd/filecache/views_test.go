@@ -8,7 +8,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"slices"
@@ -17,9 +16,6 @@ import (
 	"time"
 
 	"github.com/filecache/filecache/files"
-	"github.com/filecache/filecache/internal/redistest"
-	"github.com/filecache/filecache/internal/sqltest"
-	"github.com/filecache/filecache/internal/testenv"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 )
@@ -208,24 +204,9 @@ func (p *process) awaitNearViews(t *testing.T, id string) views {
 // The time from A's acknowledgement to B's first fresh answer is logged;
 // the bound asserted is the 1 s of the download promise.
 func TestViewsInstances(t *testing.T) {
-	for _, tt := range []struct {
-		name  string
-		redis func(t *testing.T) (string, string)
-	}{
-		{"standalone", func(t *testing.T) (string, string) { return "REDIS_URL", testenv.Require(t, redistest.EnvRedisURL) }},
-		{"cluster", func(t *testing.T) (string, string) {
-			return "REDIS_CLUSTER_NODES", testenv.Require(t, redistest.EnvRedisClusterNodes)
-		}},
-	} {
+	for _, tt := range sharedRedis {
 		t.Run(tt.name, func(t *testing.T) {
-			redisVar, redisVal := tt.redis(t)
-			env := map[string]string{
-				"DATABASE_URL":          sqltest.PostgresDSN(t),
-				redisVar:                redisVal,
-				"CACHE_PREFIX":          fmt.Sprintf("views%08x:", rand.Uint32()),
-				"RATE_LIMIT_PER_MINUTE": "0",
-			}
-			a, b := startServe(t, env), startServe(t, env)
+			a, b := startPair(t, "views", tt.serveVar, tt.testVar)
 			status, _, body := a.do(t, "POST", "/v1/files", `{"name":"v0.txt","size":1,"content_type":"text/plain","tags":["t0"]}`)
 			if status != http.StatusCreated {
 				t.Fatalf("create = %d %s", status, body)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/filecache/filecache/internal/sqltest"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
@@ -181,7 +183,7 @@ func TestOutboxCorruptRow(t *testing.T) {
 			}
 			ids = append(ids, id)
 		}
-		rawExec(t, dsn, `UPDATE outbox SET keys = 'not json' WHERE id = `+itoa(ids[1]))
+		sqltest.Exec(t, dsn, `UPDATE outbox SET keys = 'not json' WHERE id = `+itoa(ids[1]))
 		got, err := s.Pending(ctx, 10, far)
 		if err != nil {
 			t.Fatalf("Pending with a corrupt row: %v", err)

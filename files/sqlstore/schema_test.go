@@ -69,28 +69,4 @@ func TestSchema(t *testing.T) {
 	})
 }
 
-// rawExec runs stmt on the database behind dsn, outside the Store.
-func rawExec(t *testing.T, dsn, stmt string) {
-	t.Helper()
-	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
-		db, err := sql.Open("sqlite", path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		if _, err := db.ExecContext(t.Context(), stmt); err != nil {
-			t.Fatalf("%s: %v", stmt, err)
-		}
-		return
-	}
-	conn, err := pgx.Connect(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(t.Context(), stmt); err != nil {
-		t.Fatalf("%s: %v", stmt, err)
-	}
-}
-
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
