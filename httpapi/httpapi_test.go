@@ -850,6 +850,32 @@ func TestRequestLog(t *testing.T) {
 	}
 }
 
+// TestRequestLogLevels: a successful request's line is at Debug (the
+// metrics count every request), a 4xx at Info, so that the default level
+// costs no line per request served.
+func TestRequestLogLevels(t *testing.T) {
+	tests := []struct {
+		target, level string
+	}{
+		{"/v1/files/" + fileID, "level=DEBUG"},
+		{"/v1/files/" + missingID, "level=INFO"},
+		{"/v1/files/not-a-uuid", "level=INFO"},
+	}
+	for _, tt := range tests {
+		e := newEnv(t, nil)
+		e.do(t, req{method: "GET", target: tt.target})
+		var line string
+		for _, l := range strings.Split(e.logs.String(), "\n") {
+			if strings.Contains(l, `msg="http request"`) {
+				line = l
+			}
+		}
+		if !strings.Contains(line, tt.level) {
+			t.Errorf("GET %s: request log line %q, want %s", tt.target, line, tt.level)
+		}
+	}
+}
+
 func TestNewValidates(t *testing.T) {
 	ok := Deps{Catalog: newFakeCatalog(), Admin: &fakeAdmin{}, Health: fakeHealth{}}
 	tests := []struct {
