@@ -51,12 +51,26 @@ var storeKinds = []storeKind{
 
 // forEach runs fn per store kind on SQLite (the repository is not what these
 // tests are about; files/sqlstore covers PostgreSQL).
-func forEach(t *testing.T, fn func(t *testing.T, newEnv func(t *testing.T, wrap func(cache.Store) cache.Store, repoWrap func(files.Repository) files.Repository) *env)) {
+// newEnvFunc makes an env, its cache store wrapped by wrap and its
+// repository by repoWrap when they are not nil.
+type newEnvFunc func(t *testing.T, wrap func(cache.Store) cache.Store, repoWrap func(files.Repository) files.Repository) *env
+
+// create creates a file named name through the catalog, or fails t.
+func (e *env) create(t *testing.T, name string) files.FileMetadata {
+	t.Helper()
+	f, err := e.cat.CreateFile(t.Context(), newFile(name), "203.0.113.7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func forEach(t *testing.T, fn func(t *testing.T, newEnv newEnvFunc)) {
 	forEachWith(t, catalog.Options{}, fn)
 }
 
 // forEachWith is forEach with catalogs made with opts.
-func forEachWith(t *testing.T, opts catalog.Options, fn func(t *testing.T, newEnv func(t *testing.T, wrap func(cache.Store) cache.Store, repoWrap func(files.Repository) files.Repository) *env)) {
+func forEachWith(t *testing.T, opts catalog.Options, fn func(t *testing.T, newEnv newEnvFunc)) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -108,13 +122,10 @@ func mustGet(t *testing.T, cat *catalog.Catalog, id string, wantOrigin cache.Ori
 }
 
 func TestReadYourWrites(t *testing.T) {
-	forEach(t, func(t *testing.T, newEnv func(*testing.T, func(cache.Store) cache.Store, func(files.Repository) files.Repository) *env) {
+	forEach(t, func(t *testing.T, newEnv newEnvFunc) {
 		e := newEnv(t, nil, nil)
 		ctx := t.Context()
-		created, err := e.cat.CreateFile(ctx, newFile("a.txt"), "203.0.113.7")
-		if err != nil {
-			t.Fatal(err)
-		}
+		created := e.create(t, "a.txt")
 		if got := mustGet(t, e.cat, created.ID, cache.OriginLoad); !cmp.Equal(got, created) {
 			t.Fatalf("first read (-created +got):\n%s", cmp.Diff(created, got))
 		}
@@ -152,13 +163,10 @@ func TestReadYourWrites(t *testing.T) {
 }
 
 func TestRolledBackWriteLeavesCache(t *testing.T) {
-	forEach(t, func(t *testing.T, newEnv func(*testing.T, func(cache.Store) cache.Store, func(files.Repository) files.Repository) *env) {
+	forEach(t, func(t *testing.T, newEnv newEnvFunc) {
 		e := newEnv(t, nil, nil)
 		ctx := t.Context()
-		f, err := e.cat.CreateFile(ctx, newFile("a.txt"), "203.0.113.7")
-		if err != nil {
-			t.Fatal(err)
-		}
+		f := e.create(t, "a.txt")
 		mustGet(t, e.cat, f.ID, cache.OriginLoad)
 		// A conditional update on a stale version rolls back.
 		name := "stale.txt"
@@ -168,7 +176,7 @@ func TestRolledBackWriteLeavesCache(t *testing.T) {
 		// A transaction that changes the row, enqueues its invalidation and
 		// then fails rolls back too.
 		boom := errors.New("boom")
-		err = e.repo.WithTx(ctx, func(tx files.Tx) error {
+		err := e.repo.WithTx(ctx, func(tx files.Tx) error {
 			if _, err := tx.UpdateFile(ctx, f.ID, files.FilePatch{Name: &name}, 0, time.Now()); err != nil {
 				return err
 			}
@@ -211,14 +219,11 @@ func (r *slowRepo) GetFile(ctx context.Context, id string) (files.FileMetadata, 
 }
 
 func TestSlowLoadRacingUpdateStoresNothingStale(t *testing.T) {
-	forEach(t, func(t *testing.T, newEnv func(*testing.T, func(cache.Store) cache.Store, func(files.Repository) files.Repository) *env) {
+	forEach(t, func(t *testing.T, newEnv newEnvFunc) {
 		slow := &slowRepo{inLoad: make(chan struct{}), release: make(chan struct{})}
 		e := newEnv(t, nil, func(r files.Repository) files.Repository { slow.Repository = r; return slow })
 		ctx := t.Context()
-		f, err := e.cat.CreateFile(ctx, newFile("v1.txt"), "203.0.113.7")
-		if err != nil {
-			t.Fatal(err)
-		}
+		f := e.create(t, "v1.txt")
 		slow.hold.Store(true)
 		read := make(chan files.FileMetadata, 1)
 		go func() {
@@ -284,14 +289,11 @@ func (s *flakyStore) AddToTag(ctx context.Context, tagKey string, ttl time.Durat
 }
 
 func TestFailedInvalidationIsReplayedAndNeverServedStale(t *testing.T) {
-	forEach(t, func(t *testing.T, newEnv func(*testing.T, func(cache.Store) cache.Store, func(files.Repository) files.Repository) *env) {
+	forEach(t, func(t *testing.T, newEnv newEnvFunc) {
 		flaky := &flakyStore{}
 		e := newEnv(t, func(s cache.Store) cache.Store { flaky.Store = s; return flaky }, nil)
 		ctx := t.Context()
-		f, err := e.cat.CreateFile(ctx, newFile("v1.txt"), "203.0.113.7")
-		if err != nil {
-			t.Fatal(err)
-		}
+		f := e.create(t, "v1.txt")
 		mustGet(t, e.cat, f.ID, cache.OriginLoad)
 		mustGet(t, e.cat, f.ID, cache.OriginStore)
 
@@ -330,7 +332,7 @@ func TestFailedInvalidationIsReplayedAndNeverServedStale(t *testing.T) {
 }
 
 func TestSearchStatsSettingsInvalidation(t *testing.T) {
-	forEach(t, func(t *testing.T, newEnv func(*testing.T, func(cache.Store) cache.Store, func(files.Repository) files.Repository) *env) {
+	forEach(t, func(t *testing.T, newEnv newEnvFunc) {
 		e := newEnv(t, nil, nil)
 		ctx := t.Context()
 		q := files.SearchQuery{Q: "report", Limit: 50}
@@ -346,10 +348,7 @@ func TestSearchStatsSettingsInvalidation(t *testing.T) {
 			t.Fatalf("empty catalog found %d", len(r.Items))
 		}
 		search(cache.OriginStore)
-		f, err := e.cat.CreateFile(ctx, newFile("Report.pdf"), "203.0.113.7")
-		if err != nil {
-			t.Fatal(err)
-		}
+		f := e.create(t, "Report.pdf")
 		if r := search(cache.OriginLoad); len(r.Items) != 1 || r.Items[0].ID != f.ID {
 			t.Fatalf("search after create = %+v", r)
 		}
@@ -382,7 +381,7 @@ func TestSearchStatsSettingsInvalidation(t *testing.T) {
 }
 
 func TestSessionSlides(t *testing.T) {
-	forEach(t, func(t *testing.T, newEnv func(*testing.T, func(cache.Store) cache.Store, func(files.Repository) files.Repository) *env) {
+	forEach(t, func(t *testing.T, newEnv newEnvFunc) {
 		e := newEnv(t, nil, nil)
 		ctx := t.Context()
 		const ip = "203.0.113.7"
@@ -427,7 +426,7 @@ func TestSessionSlides(t *testing.T) {
 }
 
 func TestWarm(t *testing.T) {
-	forEach(t, func(t *testing.T, newEnv func(*testing.T, func(cache.Store) cache.Store, func(files.Repository) files.Repository) *env) {
+	forEach(t, func(t *testing.T, newEnv newEnvFunc) {
 		e := newEnv(t, nil, nil)
 		ctx := t.Context()
 		var ids []string
@@ -478,13 +477,10 @@ func TestFileTTL(t *testing.T) {
 }
 
 func TestSettingsAreEnforced(t *testing.T) {
-	forEach(t, func(t *testing.T, newEnv func(*testing.T, func(cache.Store) cache.Store, func(files.Repository) files.Repository) *env) {
+	forEach(t, func(t *testing.T, newEnv newEnvFunc) {
 		e := newEnv(t, nil, nil)
 		ctx := t.Context()
-		f, err := e.cat.CreateFile(ctx, newFile("a.txt"), "203.0.113.7")
-		if err != nil {
-			t.Fatal(err)
-		}
+		f := e.create(t, "a.txt")
 		put := func(s files.SystemSettings) {
 			t.Helper()
 			if _, err := e.cat.PutSettings(ctx, s); err != nil {

@@ -37,13 +37,10 @@ func mustMeta(t *testing.T, cat *catalog.Catalog, id string, wantOrigin cache.Or
 // cached apart from the record, invalidated with it by every write except
 // downloads, which leave the meta view alone.
 func TestFileViews(t *testing.T) {
-	forEach(t, func(t *testing.T, newEnv func(*testing.T, func(cache.Store) cache.Store, func(files.Repository) files.Repository) *env) {
+	forEach(t, func(t *testing.T, newEnv newEnvFunc) {
 		e := newEnv(t, nil, nil)
 		ctx := t.Context()
-		f, err := e.cat.CreateFile(ctx, newFile("a.txt"), "203.0.113.7")
-		if err != nil {
-			t.Fatal(err)
-		}
+		f := e.create(t, "a.txt")
 		if diff := cmp.Diff(f.Info(), mustInfo(t, e.cat, f.ID, cache.OriginLoad)); diff != "" {
 			t.Errorf("info (-want +got):\n%s", diff)
 		}
@@ -153,18 +150,12 @@ func (r *countingRepo) WithTx(ctx context.Context, fn func(files.Tx) error) erro
 // TestDownloadsGroupCommit counts concurrent downloads of one file: each
 // answer is a count of its own, none is lost, and they share transactions.
 func TestDownloadsGroupCommit(t *testing.T) {
-	forEach(t, func(t *testing.T, newEnv func(*testing.T, func(cache.Store) cache.Store, func(files.Repository) files.Repository) *env) {
+	forEach(t, func(t *testing.T, newEnv newEnvFunc) {
 		repo := &countingRepo{}
 		e := newEnv(t, nil, func(r files.Repository) files.Repository { repo.Repository = r; return repo })
 		ctx := t.Context()
-		f, err := e.cat.CreateFile(ctx, newFile("hot.bin"), "203.0.113.7")
-		if err != nil {
-			t.Fatal(err)
-		}
-		other, err := e.cat.CreateFile(ctx, newFile("other.bin"), "203.0.113.7")
-		if err != nil {
-			t.Fatal(err)
-		}
+		f := e.create(t, "hot.bin")
+		other := e.create(t, "other.bin")
 		const workers, each = 32, 25
 		before := repo.txs.Load()
 		var mu sync.Mutex
@@ -242,13 +233,10 @@ func TestDownloadsGroupCommit(t *testing.T) {
 // per download, the meta view never, and the last count shows once the
 // window is up.
 func TestDownloadsCoalesced(t *testing.T) {
-	forEach(t, func(t *testing.T, newEnv func(*testing.T, func(cache.Store) cache.Store, func(files.Repository) files.Repository) *env) {
+	forEach(t, func(t *testing.T, newEnv newEnvFunc) {
 		e := newEnv(t, nil, nil)
 		ctx := t.Context()
-		f, err := e.cat.CreateFile(ctx, newFile("hot.bin"), "203.0.113.7")
-		if err != nil {
-			t.Fatal(err)
-		}
+		f := e.create(t, "hot.bin")
 		mustMeta(t, e.cat, f.ID, cache.OriginLoad)
 		const run = 1500 * time.Millisecond
 		var downloads, infoLoads, metaLoads, reads int
@@ -327,14 +315,11 @@ func awaitOutboxEmpty(t *testing.T, e *env) {
 // the cache, and the relay delivers them once the cache is back.
 func TestDownloadFlushFailure(t *testing.T) {
 	// A window no test outlasts: the second download surely waits.
-	forEachWith(t, catalog.Options{DownloadCoalesce: time.Hour}, func(t *testing.T, newEnv func(*testing.T, func(cache.Store) cache.Store, func(files.Repository) files.Repository) *env) {
+	forEachWith(t, catalog.Options{DownloadCoalesce: time.Hour}, func(t *testing.T, newEnv newEnvFunc) {
 		flaky := &flakyStore{}
 		e := newEnv(t, func(s cache.Store) cache.Store { flaky.Store = s; return flaky }, nil)
 		ctx := t.Context()
-		f, err := e.cat.CreateFile(ctx, newFile("hot.bin"), "203.0.113.7")
-		if err != nil {
-			t.Fatal(err)
-		}
+		f := e.create(t, "hot.bin")
 		if _, err := e.cat.RecordDownload(ctx, f.ID, "198.51.100.1"); err != nil { // invalidates at once
 			t.Fatal(err)
 		}

@@ -64,22 +64,8 @@ func TestACLUser(t *testing.T) {
 			return map[string]string{"REDIS_URL": "redis://filecache:" + pw + "@" + srv.Addr() + "/0"}
 		},
 	}
-	for _, tc := range []struct {
-		name string
-		env  map[string]string
-		run  func(t *testing.T, s *e2eServer, b e2eBackend)
-	}{
-		{"files", nil, testFiles},
-		{"search", nil, testSearch},
-		{"search_invalidation", nil, testSearchInvalidation},
-		{"downloads_stats", nil, testDownloadsStats},
-		{"session", nil, testSession},
-		{"settings", nil, testSettings},
-		{"health", nil, testHealth},
-		{"admin", nil, testAdmin},
-		{"admin_warm", nil, testAdminWarm},
-		{"rate_limit", map[string]string{"RATE_LIMIT_PER_MINUTE": "5"}, testRateLimit},
-	} {
+	for _, tc := range e2eCases("files", "search", "search_invalidation", "downloads_stats", "session",
+		"settings", "health", "admin", "admin_warm", "rate_limit") {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.run(t, startE2EServer(t, b, tc.env), b)
 		})

@@ -296,30 +296,49 @@ func fileNames(fs []files.FileMetadata) []string {
 	return out
 }
 
+// e2eCase is one end-to-end test: it gets a service of its own, started
+// with env over the test's backend.
+type e2eCase struct {
+	name string
+	env  map[string]string
+	run  func(t *testing.T, s *e2eServer, b e2eBackend)
+}
+
+// e2eSuite is what TestE2E runs on every backend, in this order.
+var e2eSuite = []e2eCase{
+	{"files", nil, testFiles},
+	{"file_validation", nil, testFileValidation},
+	{"search", nil, testSearch},
+	{"search_invalidation", nil, testSearchInvalidation},
+	{"downloads_stats", nil, testDownloadsStats},
+	{"session", nil, testSession},
+	{"settings", nil, testSettings},
+	{"health", nil, testHealth},
+	{"admin", nil, testAdmin},
+	{"admin_warm", nil, testAdminWarm},
+	{"admin_disabled", map[string]string{"ADMIN_TOKEN": ""}, testAdminDisabled},
+	{"bodies_routes", nil, testBodiesAndRoutes},
+	{"rate_limit", map[string]string{"RATE_LIMIT_PER_MINUTE": "5"}, testRateLimit},
+	{"hostile", nil, testHostile},
+}
+
+// e2eCases returns the cases of e2eSuite with these names, in the suite's
+// order.
+func e2eCases(names ...string) []e2eCase {
+	var out []e2eCase
+	for _, c := range e2eSuite {
+		if slices.Contains(names, c.name) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // TestE2E runs the whole suite on every backend. Each subtest has a
 // service (and a database and a cache prefix) of its own, so they run in
 // parallel.
 func TestE2E(t *testing.T) {
-	suite := []struct {
-		name string
-		env  map[string]string
-		run  func(t *testing.T, s *e2eServer, b e2eBackend)
-	}{
-		{"files", nil, testFiles},
-		{"file_validation", nil, testFileValidation},
-		{"search", nil, testSearch},
-		{"search_invalidation", nil, testSearchInvalidation},
-		{"downloads_stats", nil, testDownloadsStats},
-		{"session", nil, testSession},
-		{"settings", nil, testSettings},
-		{"health", nil, testHealth},
-		{"admin", nil, testAdmin},
-		{"admin_warm", nil, testAdminWarm},
-		{"admin_disabled", map[string]string{"ADMIN_TOKEN": ""}, testAdminDisabled},
-		{"bodies_routes", nil, testBodiesAndRoutes},
-		{"rate_limit", map[string]string{"RATE_LIMIT_PER_MINUTE": "5"}, testRateLimit},
-		{"hostile", nil, testHostile},
-	}
+	suite := e2eSuite
 	for _, b := range e2eBackends() {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
