@@ -58,6 +58,20 @@ func (e *env) scenarios() []scenario {
 	return out
 }
 
+// readOp returns an op that reads the key of a random index with get and
+// checks that it got that key's file.
+func (e *env) readOp(get func(ctx context.Context, i int) (files.FileMetadata, error)) op {
+	n := len(e.ids)
+	return op{do: func(ctx context.Context, w *worker) error {
+		i := w.key(n)
+		v, err := get(ctx, i)
+		if err != nil {
+			return err
+		}
+		return checkID(v, e.ids[i])
+	}}
+}
+
 // indexed builds one string per key index.
 func (e *env) indexed(f func(i int) string) []string {
 	out := make([]string, len(e.ids))
@@ -84,14 +98,7 @@ func (e *env) nearHit() scenario {
 				fc.Close()
 				return nil, err
 			}
-			return &prepared{close: fc.Close, op: op{do: func(ctx context.Context, w *worker) error {
-				i := w.key(n)
-				v, err := fc.files.Get(ctx, e.ids[i])
-				if err != nil {
-					return err
-				}
-				return checkID(v, e.ids[i])
-			}}}, nil
+			return &prepared{close: fc.Close, op: e.readOp(func(ctx context.Context, i int) (files.FileMetadata, error) { return fc.files.Get(ctx, e.ids[i]) })}, nil
 		}},
 		{library: "go-redis/cache (TinyLFU)", ref: true, prepare: func(ctx context.Context) (*prepared, error) {
 			gc := e.newGoCache(true)
@@ -164,14 +171,7 @@ func (e *env) redisHit() scenario {
 				fc.Close()
 				return nil, err
 			}
-			return &prepared{close: fc.Close, op: op{do: func(ctx context.Context, w *worker) error {
-				i := w.key(n)
-				v, err := fc.files.Get(ctx, e.ids[i])
-				if err != nil {
-					return err
-				}
-				return checkID(v, e.ids[i])
-			}}}, nil
+			return &prepared{close: fc.Close, op: e.readOp(func(ctx context.Context, i int) (files.FileMetadata, error) { return fc.files.Get(ctx, e.ids[i]) })}, nil
 		}},
 		{library: "filecache (Redis only, msgpack codec)", prepare: func(ctx context.Context) (*prepared, error) {
 			fc, err := e.newFilecacheCodec(ctx, false, msgpackCodec{})
@@ -182,14 +182,7 @@ func (e *env) redisHit() scenario {
 				fc.Close()
 				return nil, err
 			}
-			return &prepared{close: fc.Close, op: op{do: func(ctx context.Context, w *worker) error {
-				i := w.key(n)
-				v, err := fc.files.Get(ctx, e.ids[i])
-				if err != nil {
-					return err
-				}
-				return checkID(v, e.ids[i])
-			}}}, nil
+			return &prepared{close: fc.Close, op: e.readOp(func(ctx context.Context, i int) (files.FileMetadata, error) { return fc.files.Get(ctx, e.ids[i]) })}, nil
 		}},
 		{library: "go-redis/cache (Redis only)", ref: true, prepare: func(ctx context.Context) (*prepared, error) {
 			gc := e.newGoCache(false)
@@ -251,14 +244,7 @@ func (e *env) redisHit() scenario {
 	}
 	for _, db := range e.dbs {
 		rows = append(rows, row{library: db.name + " read, no cache", prepare: func(context.Context) (*prepared, error) {
-			return &prepared{close: func() {}, op: op{do: func(ctx context.Context, w *worker) error {
-				i := w.key(n)
-				v, err := db.repo.GetFile(ctx, e.ids[i])
-				if err != nil {
-					return err
-				}
-				return checkID(v, e.ids[i])
-			}}}, nil
+			return &prepared{close: func() {}, op: e.readOp(func(ctx context.Context, i int) (files.FileMetadata, error) { return db.repo.GetFile(ctx, e.ids[i]) })}, nil
 		}})
 	}
 	return scenario{name: "redis", title: "Redis hit", rows: rows}
