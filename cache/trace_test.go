@@ -84,13 +84,13 @@ func wantAttrs(t *testing.T, s tracetest.SpanStub, want map[string]string, absen
 	t.Helper()
 	for k, v := range want {
 		got, ok := attrOf(s, k)
-		if !ok || got.Emit() != v {
-			t.Errorf("span %s: %s = %q (set: %v), want %q", s.Name, k, got.Emit(), ok, v)
+		if !ok || got.String() != v {
+			t.Errorf("span %s: %s = %q (set: %v), want %q", s.Name, k, got.String(), ok, v)
 		}
 	}
 	for _, k := range absent {
 		if got, ok := attrOf(s, k); ok {
-			t.Errorf("span %s: %s = %q, want none", s.Name, k, got.Emit())
+			t.Errorf("span %s: %s = %q, want none", s.Name, k, got.String())
 		}
 	}
 }
@@ -317,7 +317,7 @@ func TestTraceNearHit(t *testing.T) {
 	ev := req.Events[0]
 	got := map[string]string{}
 	for _, kv := range ev.Attributes {
-		got[string(kv.Key)] = kv.Value.Emit()
+		got[string(kv.Key)] = kv.Value.String()
 	}
 	if ev.Name != "cache.fetch" || got["cache.origin"] != "hit-local" || got["cache.family"] != "item" || got["cache.key"] != "n:item:1" {
 		t.Errorf("near-hit event %s %v", ev.Name, got)
