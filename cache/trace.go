@@ -9,20 +9,22 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Tracing. The cache records its operations through the OpenTelemetry API
-// alone (go.opentelemetry.io/otel/trace): the application chooses the SDK,
-// the exporter and the sampler, and passes a TracerProvider in Options. A
-// lookup that misses the near cache is a span ("cache.fetch") with what
-// happened to it; a near-cache hit, which costs less than a span would, is
-// an event of the caller's span; GetMany, Set, SetMany and Invalidate are
-// spans. The store's calls (Redis commands) and the loader's (database
-// queries) are their children when the store and the loader are traced.
+// TracerName is the instrumentation scope of the cache's spans.
+//
+// The cache records its operations through the OpenTelemetry API alone
+// (go.opentelemetry.io/otel/trace): the application chooses the SDK, the
+// exporter and the sampler, and passes a TracerProvider in Options. A
+// lookup that misses the near cache is a span, "cache.fetch", saying what
+// happened to it (attributes cache.family, cache.key, cache.origin,
+// cache.lease, cache.fail_safe, cache.fallback, cache.store.state); a
+// near-cache hit, which costs less than a span would, is an event of the
+// caller's span; GetMany, Set, SetMany and Invalidate are spans too. The
+// store's calls (Redis commands) and the loader's (database queries) are
+// their children when the store and the loader are traced.
 //
 // Operations are traced only inside a span that records: a background job
 // with no trace, or a request whose trace was not sampled, costs one
 // context lookup per operation and makes no trace of its own.
-
-// TracerName is the instrumentation scope of the cache's spans.
 const TracerName = "github.com/filecache/filecache/cache"
 
 // The names of the cache's spans and near-hit events.
