@@ -196,7 +196,8 @@ func awaitLogLine(t *testing.T, p *process, req tracedRequest, route string) str
 //     (cache.invalidate, reason write, with the Redis commands);
 //   - a PATCH whose instance dies between commit and invalidation: the
 //     relay of another instance delivers it in an outbox.deliver span,
-//     root of a new trace, linked to the PATCH's trace;
+//     root of a new trace, linked to the PATCH's trace, and the version
+//     another instance had cached is replaced;
 //
 // and finds each request's trace id and server span id in its request log
 // line.
@@ -366,6 +367,14 @@ func TestTracing(t *testing.T) {
 
 	// A PATCH whose instance dies after its commit: another instance's
 	// relay delivers its invalidation, in a trace linked to the PATCH's.
+	// b caches the current version first, which only that invalidation
+	// can replace.
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if got, _ := b.getFile(t, f.ID); got.Name != "r2.pdf" {
+			return fmt.Errorf("b serves %q, want r2.pdf", got.Name)
+		}
+		return nil
+	})
 	c := startServe(t, env("c", "DATABASE_URL", dsn, failpointEnv, "exit-after-commit"))
 	crashTrace, crashParent := newTraceIDs()
 	req, _ := http.NewRequestWithContext(t.Context(), "PATCH", c.base+path, strings.NewReader(`{"name":"r3.pdf"}`))
@@ -409,9 +418,12 @@ func TestTracing(t *testing.T) {
 		_, err = redisChildren(tr, inv)
 		return err
 	})
-	if got, _ := a.getFile(t, f.ID); got.Name != "r3.pdf" {
-		t.Errorf("after the relay, a serves %q, want r3.pdf", got.Name)
-	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if got, _ := b.getFile(t, f.ID); got.Name != "r3.pdf" {
+			return fmt.Errorf("after the relay, b serves %q, want r3.pdf", got.Name)
+		}
+		return nil
+	})
 	if r := rcv.Refused(); len(r) > 0 {
 		t.Errorf("the receiver refused exports: %v", r)
 	}
