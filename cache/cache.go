@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -81,6 +82,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
+	// TracerProvider, if set, traces the cache's operations inside the
+	// callers' sampled spans (see TracerName). Default: nil, no tracing.
+	TracerProvider trace.TracerProvider
 }
 
 // Observer receives the outcome of every cache operation; metrics/ adapts it
@@ -121,6 +125,7 @@ type Cache struct {
 	epoch       time.Time
 	lastConfirm atomic.Int64
 	confirms    bool
+	tracer      trace.Tracer // nil: tracing off
 }
 
 // New returns a Cache over store.
@@ -176,6 +181,7 @@ func New(store Store, opts Options) (*Cache, error) {
 		epoch:    time.Now(),
 		// 16 base32 characters: 80 random bits.
 		tokenPrefix: rand.Text()[:16],
+		tracer:      newTracer(opts.TracerProvider),
 	}
 	if opts.FallbackLimit > 0 {
 		c.fallbacks = make(chan struct{}, opts.FallbackLimit)

@@ -53,6 +53,7 @@ func (f *Family[T]) fallback(ctx context.Context, id string, load Loader[T]) (T,
 	}
 	defer release()
 	f.stats.fallbacks.Add(1)
+	f.c.note(ctx, fellBack)
 	return f.loadOnly(ctx, id, load)
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Loader loads the value of one id from the source of truth. It returns
@@ -73,16 +75,24 @@ func (f *Family[T]) GetOrLoad(ctx context.Context, id string, load Loader[T]) (T
 // loader is not called again for the key before FailSafeThrottle. If the
 // store fails, Fetch answers from load within the fallback budget
 // (Options.FallbackLimit), without writing to the cache.
-func (f *Family[T]) Fetch(ctx context.Context, id string, load Loader[T]) (T, Origin, error) {
+func (f *Family[T]) Fetch(ctx context.Context, id string, load Loader[T]) (_ T, origin Origin, err error) {
 	var zero T
 	part, err := f.c.keys.normalize(id)
 	if err != nil {
 		return zero, OriginLoad, err
 	}
 	if v, ok := f.nearGet(part); ok {
+		if f.c.tracer != nil {
+			f.traceNearHit(ctx, part)
+		}
 		return v, OriginLocal, nil
 	}
 	key := f.keyOf(part)
+	if f.c.tracer != nil {
+		var sp trace.Span
+		ctx, sp = f.c.startSpan(ctx, spanFetch, f.name, key)
+		defer func() { endFetch(sp, origin, err) }()
+	}
 	if reentrant(ctx, f.c, key) {
 		f.stats.misses.Add(1)
 		return zero, OriginLoad, fmt.Errorf("%w: %s", ErrReentrantLoad, key)
@@ -153,6 +163,7 @@ func (f *Family[T]) resolve(ctx context.Context, key, part, id string, load Load
 			if !waited {
 				waited = true
 				f.stats.leaseWaits.Add(1)
+				f.c.note(ctx, leaseWaited)
 			}
 			f.wait(ctx, key, o.lease, &poll)
 		}
@@ -216,6 +227,7 @@ func (f *Family[T]) step(ctx context.Context, key, id string, load Loader[T], tr
 		if refused {
 			return finish(f.loadWithStale(ctx, id, load, nil, false), nil)
 		}
+		f.c.note(ctx, leaseTaken)
 		return finish(f.loadLeased(ctx, key, id, marker, nil, load))
 	}
 	s := f.decode(raw)
@@ -261,6 +273,7 @@ func (f *Family[T]) step(ctx context.Context, key, id string, load Loader[T], tr
 	case !ok:
 		return outcome[T]{next: stepRetry} // changed meanwhile
 	}
+	f.c.note(ctx, leaseTaken)
 	return finish(f.loadLeased(ctx, key, id, marker, stale, load))
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // view is what a stored envelope means to a reader.
@@ -193,12 +195,18 @@ func (f *Family[T]) Exists(ctx context.Context, id string) (bool, error) {
 
 // GetMany returns the cached values of ids in one round trip per node;
 // missing ids are absent from the map.
-func (f *Family[T]) GetMany(ctx context.Context, ids []string) (map[string]T, error) {
+func (f *Family[T]) GetMany(ctx context.Context, ids []string) (out map[string]T, err error) {
 	keys, err := f.keys(ids)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]T, len(ids))
+	if f.c.tracer != nil {
+		var sp trace.Span
+		ctx, sp = f.c.startSpan(ctx, spanGetMany, f.name, "")
+		n := len(ids)
+		defer func() { endSpan(sp, err, attrCount.Int(n), attrFound.Int(len(out))) }()
+	}
+	out = make(map[string]T, len(ids))
 	if f.near != nil {
 		// Answer what the near cache holds; ask the store for the rest.
 		var restIDs, restKeys []string

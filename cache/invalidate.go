@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Publisher is implemented by a Store that can broadcast messages to every
@@ -54,8 +56,13 @@ type InvalidationObserver interface {
 // Publisher (a failed publish is logged, not returned: the deletes are what
 // matters). It reports how many keys were deleted. Every step is safe to
 // repeat: after an error, invalidate again.
-func (c *Cache) Invalidate(ctx context.Context, inv Invalidation) (int, error) {
-	var total, nKeys, nTags, nPattern int
+func (c *Cache) Invalidate(ctx context.Context, inv Invalidation) (total int, err error) {
+	if c.tracer != nil {
+		var sp trace.Span
+		ctx, sp = c.startSpan(ctx, spanInvalidate, "", "")
+		defer func() { endSpan(sp, err, append(invalidationAttrs(inv), attrDeleted.Int(total))...) }()
+	}
+	var nKeys, nTags, nPattern int
 	var errs []error
 	if len(inv.Keys) > 0 {
 		n, err := c.Delete(ctx, inv.Keys...)
@@ -158,7 +165,7 @@ func (c *Cache) publish(ctx context.Context, ev Event) {
 		err = p.Publish(ctx, c.keys.Prefix+EventsChannel, msg)
 	}
 	if err != nil {
-		c.opts.Logger.Warn("invalidation event not published", "err", err)
+		c.opts.Logger.WarnContext(ctx, "invalidation event not published", "err", err)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Set caches v as the value of id with the family's TTL. It replaces any
@@ -16,10 +18,15 @@ func (f *Family[T]) Set(ctx context.Context, id string, v T) error {
 // SetWithTTL caches v as the value of id for ttl; ttl <= 0 means the
 // family's TTL. A store out of memory (ErrNoMemory) is counted, and its
 // error returned.
-func (f *Family[T]) SetWithTTL(ctx context.Context, id string, v T, ttl time.Duration) error {
+func (f *Family[T]) SetWithTTL(ctx context.Context, id string, v T, ttl time.Duration) (err error) {
 	key, err := f.Key(id)
 	if err != nil {
 		return err
+	}
+	if f.c.tracer != nil {
+		var sp trace.Span
+		ctx, sp = f.c.startSpan(ctx, spanSet, f.name, key)
+		defer func() { endSpan(sp, err) }()
 	}
 	if ttl <= 0 {
 		ttl = f.TTLOf(v)
@@ -52,7 +59,12 @@ func (f *Family[T]) writeFailed(err error) {
 }
 
 // SetMany caches every value of values (by id) in one round trip per node.
-func (f *Family[T]) SetMany(ctx context.Context, values map[string]T) error {
+func (f *Family[T]) SetMany(ctx context.Context, values map[string]T) (err error) {
+	if f.c.tracer != nil {
+		var sp trace.Span
+		ctx, sp = f.c.startSpan(ctx, spanSetMany, f.name, "")
+		defer func() { endSpan(sp, err, attrCount.Int(len(values))) }()
+	}
 	entries := make([]Entry, 0, len(values))
 	keys := make([]string, 0, len(values))
 	var longest time.Duration
@@ -74,7 +86,7 @@ func (f *Family[T]) SetMany(ctx context.Context, values map[string]T) error {
 		return err
 	}
 	start := f.c.opts.Now()
-	err := f.c.store.SetMulti(ctx, entries)
+	err = f.c.store.SetMulti(ctx, entries)
 	f.dropNear(keys...)
 	f.c.observe("set_many", f.name, start, err)
 	if err != nil {

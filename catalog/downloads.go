@@ -255,7 +255,7 @@ func (co *coalescer) invalidate(ctx context.Context, entry int64, keys []string)
 		delete(co.parts, entry) // the flush must not mark it delivered
 		co.mu.Unlock()
 		c.relay.Failed(ictx, entry)
-		c.log.Warn("invalidation of a download deferred to the outbox relays; reads bypass the cache until it is delivered", "entry", entry, "err", err)
+		c.log.WarnContext(ictx, "invalidation of a download deferred to the outbox relays; reads bypass the cache until it is delivered", "entry", entry, "err", err)
 		return
 	}
 	if deferred && !co.done(entry) {

@@ -147,9 +147,9 @@ func (c *Catalog) write(ctx context.Context, change func(tx files.Tx) (outbox.In
 	// instance must not see the old value.
 	if err := c.apply(ictx, inv, "write"); err != nil {
 		if c.relay.Failed(ictx, entry) {
-			c.log.Warn("invalidation delivered by another instance; reads here bypass the cache until this one reaches it", "entry", entry, "err", err)
+			c.log.WarnContext(ictx, "invalidation delivered by another instance; reads here bypass the cache until this one reaches it", "entry", entry, "err", err)
 		} else {
-			c.log.Warn("invalidation deferred to the outbox relays; reads bypass the cache until it is delivered", "entry", entry, "err", err)
+			c.log.WarnContext(ictx, "invalidation deferred to the outbox relays; reads bypass the cache until it is delivered", "entry", entry, "err", err)
 		}
 		return nil
 	}

@@ -216,6 +216,9 @@ func TestLoadEnv(t *testing.T) {
 		}},
 		{"prefix gets its separator", map[string]string{"CACHE_PREFIX": "tenant-a"}, func(c *config.Config) { c.Cache.Prefix = "tenant-a:" }},
 		{"jitter 0 is off", map[string]string{"CACHE_TTL_JITTER": "0"}, func(c *config.Config) { c.Cache.TTLJitter = -1 }},
+		{"audit rate 0 is off", map[string]string{"CACHE_AUDIT_RATE": "0"}, func(c *config.Config) { c.Cache.AuditRate = -1 }},
+		{"eager refresh 0 is off", map[string]string{"CACHE_EAGER_REFRESH": "0"}, func(c *config.Config) { c.Cache.Loading.EagerRefresh = -1 }},
+		{"soft timeout 0 is off", map[string]string{"CACHE_SOFT_TIMEOUT": "0"}, func(c *config.Config) { c.Cache.Loading.SoftTimeout = -1 }},
 		{"metrics", map[string]string{"REDIS_INFO_INTERVAL": "0", "CACHE_STATS_LOG_INTERVAL": "1m"}, func(c *config.Config) {
 			c.Metrics = config.MetricsConfig{RedisInfoInterval: -1, StatsLogInterval: time.Minute}
 		}},

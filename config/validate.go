@@ -84,9 +84,6 @@ func (c Config) validate(skip map[string]bool) []error {
 	if h := c.Cache.Loading.HardTimeout; h > cache.DefaultLeaseTTL {
 		v.fail("CACHE_HARD_TIMEOUT", "%v must be at most the lease, %v", h, cache.DefaultLeaseTTL)
 	}
-	if r := c.Cache.AuditRate; !(r >= 0 && r <= MaxCacheAuditRate) { // also catches NaN
-		v.fail("CACHE_AUDIT_RATE", "%v must be between 0 and %v", r, MaxCacheAuditRate)
-	}
 	v.nonNegative("DB_FALLBACK_LIMIT", c.Cache.FallbackLimit)
 	if c.Cache.FailSafe < 0 {
 		v.fail("CACHE_FAIL_SAFE", "%v must not be negative", c.Cache.FailSafe)

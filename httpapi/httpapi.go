@@ -311,12 +311,13 @@ func (s *server) routes() {
 }
 
 // handle registers h for pattern and records the pattern of every request
-// it serves, for the request log and RoutePattern.
+// it serves, for the request log, RoutePattern and the request's span.
 func (s *server) handle(pattern string, h http.HandlerFunc) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if st := stateOf(r.Context()); st != nil {
 			st.route = r.Pattern
 		}
+		nameSpan(r)
 		h(w, r)
 	})
 }

@@ -21,6 +21,9 @@ type Entry struct {
 	Invalidation
 	CreatedAt time.Time `json:"created_at"`
 	Attempts  int       `json:"attempts"`
+	// TraceParent is the W3C traceparent of the write that made the entry,
+	// or "": the relay's delivery span links to it.
+	TraceParent string `json:"traceparent,omitempty"`
 	// Err is why the entry could not be read back from the store (a
 	// corrupt row); such an entry is set aside.
 	Err error `json:"-"`

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults of Options.
@@ -61,6 +63,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
+	// TracerProvider, if set, makes every delivery by the relay a span
+	// linked to the write's (see Entry.TraceParent). Default: nil, no
+	// tracing.
+	TracerProvider trace.TracerProvider
 }
 
 // Deliver applies an invalidation to the cache. An error wrapping ErrPoison
@@ -85,6 +91,7 @@ type Relay struct {
 	deliver  Deliver
 	opts     Options
 	log      *slog.Logger
+	tracer   trace.Tracer // nil: tracing off
 
 	full, poll chan struct{} // wake-ups: deliver everything, or what is past its grace
 	marks      chan int64
@@ -137,6 +144,9 @@ func NewRelay(store Store, deliver Deliver, opts Options) *Relay {
 	}
 	if n, ok := store.(Notifier); ok && canSignal(n) {
 		r.notifier = n
+	}
+	if opts.TracerProvider != nil {
+		r.tracer = opts.TracerProvider.Tracer(TracerName)
 	}
 	return r
 }
@@ -400,7 +410,7 @@ func (r *Relay) pass(ctx context.Context, full bool) (int, error) {
 				r.giveUp(ctx, e, e.Err)
 				continue
 			}
-			err := r.deliver(ctx, e.Invalidation)
+			err := r.traceDelivery(ctx, e)
 			switch {
 			case err == nil:
 				ok = append(ok, e.ID)

@@ -215,6 +215,8 @@ func TestPoisonEntrySetAside(t *testing.T) {
 				b, err := s.Backlog(t.Context())
 				return err == nil && b.SetAside == 1 && b.Pending == 0
 			})
+			// The relay counts after the store wrote: await its count too.
+			eventually(t, 10*time.Second, "the set-aside counted", func() bool { return r.Stats().SetAside == 1 })
 			if st := r.Stats(); st.SetAside != 1 || st.Rejected != 3 {
 				t.Fatalf("stats %+v, want 3 rejections and 1 set aside", st)
 			}

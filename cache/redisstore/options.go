@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults of Options. They follow the knobs of a redis-py deployment
@@ -102,6 +103,10 @@ type Options struct {
 	// up (cache.Confirmer); a negative value turns it off.
 	// Default: DefaultHeartbeat.
 	Heartbeat time.Duration
+	// TracerProvider, if set, makes the Store's Redis commands spans of
+	// the callers' sampled traces (see TracerName). Default: nil, no
+	// tracing.
+	TracerProvider trace.TracerProvider
 }
 
 // ParseURL parses a redis:// or rediss:// URL (user, password, host:port and

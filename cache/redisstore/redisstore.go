@@ -59,7 +59,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if len(opts.Track) > 0 {
 		co.OnInvalidations = s.invalidated
 	}
-	client, err := rueidis.NewClient(co)
+	client, err := newClient(co, opts)
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: connect to %v: %w", opts.Addrs, err)
 	}

@@ -18,7 +18,9 @@ import (
 	"github.com/filecache/filecache/config"
 	"github.com/filecache/filecache/files/sqlstore"
 	"github.com/filecache/filecache/internal/logagg"
+	"github.com/filecache/filecache/internal/tracing"
 	"github.com/filecache/filecache/metrics"
+	"github.com/filecache/filecache/outbox"
 	"golang.org/x/term"
 )
 
@@ -35,7 +37,8 @@ type app struct {
 	catalog *catalog.Catalog
 	metrics *metrics.Metrics
 	audit   *audit.Auditor
-	warms   *warmJobs // of POST /admin/cache/warm
+	warms   *warmJobs         // of POST /admin/cache/warm
+	tracing *tracing.Provider // nil: tracing off
 
 	mu           sync.Mutex
 	memoryIssues []string           // what is wrong with Redis' memory policy, per node
@@ -66,23 +69,32 @@ func flushLog(log *slog.Logger) {
 // starts with the breaker open and cache reads suspended, answers from the
 // database, and connects in the background (see watchRedis).
 func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
-	return open(ctx, cfg, log, false)
+	return open(ctx, cfg, log, false, nil)
+}
+
+// openTracedApp is openApp with the tracing of tr (nil: none) in every
+// part: the database, Redis, the cache, the outbox relay and the handler.
+func openTracedApp(ctx context.Context, cfg config.Config, log *slog.Logger, tr *tracing.Provider) (*app, error) {
+	return open(ctx, cfg, log, false, tr)
 }
 
 // openAppConnected is openApp for the commands that work on Redis itself
 // (warm, report): an unreachable Redis is an error.
 func openAppConnected(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
-	return open(ctx, cfg, log, true)
+	return open(ctx, cfg, log, true, nil)
 }
 
-func open(ctx context.Context, cfg config.Config, log *slog.Logger, redisRequired bool) (_ *app, err error) {
-	a := &app{cfg: cfg, log: log, warms: newWarmJobs()}
+func open(ctx context.Context, cfg config.Config, log *slog.Logger, redisRequired bool, tr *tracing.Provider) (_ *app, err error) {
+	a := &app{cfg: cfg, log: log, warms: newWarmJobs(), tracing: tr}
 	defer func() {
 		if err != nil {
 			a.Close()
 		}
 	}()
-	if a.repo, err = sqlstore.Open(ctx, cfg.Database.URL.Reveal(), sqlstore.Options{Timeout: cfg.Database.Timeout}); err != nil {
+	if a.repo, err = sqlstore.Open(ctx, cfg.Database.URL.Reveal(), sqlstore.Options{
+		Timeout:        cfg.Database.Timeout,
+		TracerProvider: tr.TracerProvider(),
+	}); err != nil {
 		return nil, fmt.Errorf("DATABASE_URL %s: the database is required at start-up: %w", config.RedactURL(cfg.Database.URL.Reveal()), err)
 	}
 	switch {
@@ -103,13 +115,14 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, redisRequire
 		return nil, err
 	}
 	if a.cache, err = cache.New(a.store, cache.Options{
-		Prefix:        cfg.Cache.Prefix,
-		Jitter:        cfg.Cache.TTLJitter,
-		NearSize:      cfg.Cache.NearSize,
-		NearMaxLag:    cfg.Cache.NearMaxLag,
-		FallbackLimit: cfg.Cache.FallbackLimit,
-		Observer:      a.metrics,
-		Logger:        log,
+		Prefix:         cfg.Cache.Prefix,
+		Jitter:         cfg.Cache.TTLJitter,
+		NearSize:       cfg.Cache.NearSize,
+		NearMaxLag:     cfg.Cache.NearMaxLag,
+		FallbackLimit:  cfg.Cache.FallbackLimit,
+		Observer:       a.metrics,
+		Logger:         log,
+		TracerProvider: tr.TracerProvider(),
 	}); err != nil {
 		return nil, err
 	}
@@ -122,6 +135,7 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, redisRequire
 		Loading:     cfg.Cache.Loading,
 		Logger:      log,
 		AfterCommit: failpoint(log),
+		Relay:       outbox.Options{TracerProvider: tr.TracerProvider()},
 	})
 	if err != nil {
 		return nil, err

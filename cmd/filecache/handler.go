@@ -195,9 +195,13 @@ func (a *app) handler() (http.Handler, error) {
 		}
 		deps.Limiter = l
 	}
-	return httpapi.New(deps, httpapi.Options{
+	h, err := httpapi.New(deps, httpapi.Options{
 		AdminToken:     a.cfg.HTTP.AdminToken.Reveal(),
 		TrustedProxies: a.cfg.HTTP.TrustedProxies,
 		Observe:        a.metrics.ObserveHTTP,
 	})
+	if err != nil {
+		return nil, err
+	}
+	return a.tracing.Handler(h), nil
 }

@@ -28,6 +28,7 @@ const memoryCheckTimeout = 2 * time.Second
 func (a *app) openRedis(ctx context.Context, required bool) error {
 	ro := a.cfg.Redis.Options
 	ro.Logger = a.log
+	ro.TracerProvider = a.tracing.TracerProvider()
 	if a.cfg.Cache.NearSize > 0 {
 		for _, f := range catalog.NearFamilies {
 			ro.Track = append(ro.Track, a.cfg.Cache.Prefix+f+":")

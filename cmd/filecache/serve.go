@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/filecache/filecache/catalog"
 	"github.com/filecache/filecache/config"
+	"github.com/filecache/filecache/internal/tracing"
 	"github.com/spf13/cobra"
 )
 
@@ -30,13 +32,24 @@ unreachable, serve answers from the database (at most DB_FALLBACK_LIMIT
 loads at once), /readyz says "connecting", and the store connects in the
 background; once connected, the outbox is replayed before cache reads are
 admitted again. Repeated warnings are logged once per interval, with a
-count.`,
+count.
+
+Tracing is off unless an OTLP endpoint is set: with
+OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) each
+request is a trace (the HTTP span, the cache's lookups, Redis commands,
+SQL statements and transactions) exported over OTLP/HTTP, configured by
+the standard OTEL_* variables (README, "Tracing"), and log lines logged
+during a request carry its trace_id.`,
 		Example: `  # Embedded defaults on :8080
   filecache serve
 
   # PostgreSQL and Redis (database 1), admin endpoints enabled
   DATABASE_URL=postgres://app@127.0.0.1:5432/filecache REDIS_URL=redis://127.0.0.1:6379/1 \
   ADMIN_TOKEN=$(openssl rand -hex 32) filecache serve --listen-addr 127.0.0.1:9000
+
+  # Traces to a local OpenTelemetry collector, 10% of requests
+  OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 OTEL_TRACES_SAMPLER=parentbased_traceidratio \
+  OTEL_TRACES_SAMPLER_ARG=0.1 filecache serve
 
   # Redis over mutual TLS, under an ACL user
   REDIS_URL=rediss://filecache@redis.internal:6380/0 REDIS_PASSWORD=... \
@@ -77,8 +90,16 @@ func (a *app) warmOnStart(ctx context.Context, n int) {
 func serve(ctx context.Context, cfg config.Config, ready func(addr string)) error {
 	log := newLogger(os.Stderr, cfg.LogLevel)
 	defer flushLog(log)
+	tr, err := startTracing(ctx, log)
+	if err != nil {
+		return err
+	}
+	if tr != nil {
+		defer stopTracing(tr, log)
+		log = slog.New(tracing.LogHandler(log.Handler()))
+	}
 	log.Info("starting filecache", "version", buildVersion(), "config", cfg)
-	a, err := openApp(ctx, cfg, log)
+	a, err := openTracedApp(ctx, cfg, log, tr)
 	if err != nil {
 		return err
 	}

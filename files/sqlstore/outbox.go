@@ -30,7 +30,7 @@ func (s *Store) Pending(ctx context.Context, limit int, createdBefore time.Time)
 		limit = defaultPendingLimit
 	}
 	limit = min(limit, maxPendingLimit)
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, keys, tags, created_at, attempts FROM outbox
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, keys, tags, created_at, attempts, traceparent FROM outbox
 		WHERE done_at IS NULL AND created_at < $1 AND (retry_at IS NULL OR retry_at <= $2)
 		ORDER BY id LIMIT $3`, timeArg(createdBefore), timeArg(s.now()), limit)
 	if err != nil {
@@ -43,14 +43,16 @@ func (s *Store) Pending(ctx context.Context, limit int, createdBefore time.Time)
 			e          outbox.Entry
 			keys, tags string
 			created    string
+			trace      sql.NullString
 		)
-		if err := rows.Scan(&e.ID, &keys, &tags, &created, &e.Attempts); err != nil {
+		if err := rows.Scan(&e.ID, &keys, &tags, &created, &e.Attempts, &trace); err != nil {
 			// A NULL or mistyped column: the row is unreadable, not
 			// the query.
 			e.Err = fmt.Errorf("sqlstore: outbox entry %d: %w", e.ID, err)
 			out = append(out, e)
 			continue
 		}
+		e.TraceParent = trace.String
 		if err := (timeDest{&e.CreatedAt}).Scan(created); err != nil {
 			e.Err = err
 		}

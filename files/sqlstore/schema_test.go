@@ -49,8 +49,8 @@ func TestSchema(t *testing.T) {
 		if got := rawValue(t, dsn, "SELECT CAST(count(*) AS TEXT) FROM file_tags"); got != "2" {
 			t.Errorf("file_tags rows after create = %s, want 2", got)
 		}
-		if got := rawValue(t, dsn, "SELECT CAST(count(*) AS TEXT) FROM schema_migrations"); got != "2" {
-			t.Errorf("schema_migrations rows = %s, want 2", got)
+		if got := rawValue(t, dsn, "SELECT CAST(count(*) AS TEXT) FROM schema_migrations"); got != "3" {
+			t.Errorf("schema_migrations rows = %s, want 3", got)
 		}
 		if _, err := inTx(t, s, func(tx files.Tx) (files.FileMetadata, error) {
 			return tx.DeleteFile(t.Context(), f.ID)

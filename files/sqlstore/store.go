@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+	"go.opentelemetry.io/otel/trace"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/filecache/filecache/files"
@@ -68,6 +69,11 @@ type Options struct {
 	// entries (created_at, done_at) and the migrations' applied_at.
 	// Default: time.Now.
 	Now func() time.Time
+	// TracerProvider, if set, makes the statements and transactions spans
+	// of the callers' sampled traces (otelsql), and an outbox entry keeps
+	// the trace context of its write (outbox.Entry.TraceParent).
+	// Default: nil, no tracing.
+	TracerProvider trace.TracerProvider
 }
 
 func (o Options) withDefaults(e engine) (Options, error) {
@@ -126,6 +132,7 @@ type Store struct {
 	// notification channel, named after the schema.
 	pgConfig *pgx.ConnConfig
 	channel  string
+	tracer   trace.Tracer // nil: tracing off
 }
 
 var _ files.Repository = (*Store)(nil)
@@ -154,6 +161,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{engine: eng, now: opts.Now, timeout: opts.Timeout}
+	if opts.TracerProvider != nil {
+		s.tracer = opts.TracerProvider.Tracer(TracerName)
+	}
 	if eng == enginePostgres {
 		s.name = redactDSN(dsn)
 		err = s.openPostgres(target, opts)
@@ -195,7 +205,7 @@ func (s *Store) openPostgres(dsn string, opts Options) error {
 	// the server never answers; the connection is then closed and
 	// database/sql discards it (TestFrozenConnection).
 	s.pgConfig = cfg
-	db := sql.OpenDB(stdlib.GetConnector(*cfg))
+	db := s.openConnector(stdlib.GetConnector(*cfg), opts.TracerProvider)
 	db.SetMaxOpenConns(opts.MaxOpenConns)
 	db.SetMaxIdleConns(opts.MaxIdleConns)
 	db.SetConnMaxLifetime(opts.ConnMaxLifetime)
@@ -226,7 +236,7 @@ func (s *Store) openSQLite(ctx context.Context, path string, opts Options) error
 	if err != nil {
 		return err
 	}
-	w, err := sql.Open("sqlite", wuri)
+	w, err := s.openDB("sqlite", wuri, opts.TracerProvider)
 	if err != nil {
 		return fmt.Errorf("sqlstore: open %s: %w", s.name, err)
 	}
@@ -244,7 +254,7 @@ func (s *Store) openSQLite(ctx context.Context, path string, opts Options) error
 		_ = w.Close()
 		return fmt.Errorf("sqlstore: open %s: %w", s.name, err)
 	}
-	r, err := sql.Open("sqlite", ruri)
+	r, err := s.openDB("sqlite", ruri, opts.TracerProvider)
 	if err != nil {
 		_ = w.Close()
 		return fmt.Errorf("sqlstore: open %s: %w", s.name, err)

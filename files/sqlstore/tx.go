@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/filecache/filecache/files"
 	"github.com/filecache/filecache/outbox"
 )
@@ -27,6 +29,8 @@ import (
 // or a few that lock the file's row first. fn must not call write methods of
 // s (on SQLite they would wait for the connection fn holds).
 func (s *Store) WithTx(ctx context.Context, fn func(files.Tx) error) (err error) {
+	ctx, sp := s.startTx(ctx)
+	defer func() { endTx(sp, err) }()
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
@@ -43,7 +47,7 @@ func (s *Store) WithTx(ctx context.Context, fn func(files.Tx) error) (err error)
 		// connection is discarded by database/sql if it is broken.
 		_ = sqlTx.Rollback()
 	}()
-	if err := fn(&tx{tx: sqlTx, now: s.now, deadline: deadline, channel: s.channel}); err != nil {
+	if err := fn(&tx{tx: sqlTx, now: s.now, deadline: deadline, channel: s.channel, span: sp}); err != nil {
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
@@ -61,10 +65,17 @@ type tx struct {
 	// hold the connection that database/sql needs to roll back.
 	deadline time.Time
 	channel  string // the outbox's notification channel; empty on SQLite
+	// span is the transaction's span, the parent of its statements' spans
+	// whatever context fn passes them; nil when not traced.
+	span trace.Span
 }
 
-// bound returns ctx limited to the transaction's deadline.
+// bound returns ctx limited to the transaction's deadline, within the
+// transaction's span.
 func (t *tx) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if t.span != nil {
+		ctx = trace.ContextWithSpan(ctx, t.span)
+	}
 	return context.WithDeadline(ctx, t.deadline)
 }
 
@@ -307,17 +318,17 @@ func (t *tx) PutSettings(ctx context.Context, st files.SystemSettings, now time.
 	return decodeSettings(string(raw))
 }
 
-// Enqueue adds inv to the outbox, stamped with the store's clock, and
-// returns the entry's id. On PostgreSQL the same statement sends
+// Enqueue adds inv to the outbox, stamped with the store's clock and with
+// the trace context of ctx (if any), and returns the entry's id. On PostgreSQL the same statement sends
 // outbox.SignalNew, which PostgreSQL delivers when the transaction commits.
 func (t *tx) Enqueue(ctx context.Context, inv outbox.Invalidation) (int64, error) {
 	ctx, cancel := t.bound(ctx)
 	defer cancel()
 	var id int64
-	query := `INSERT INTO outbox (keys, tags, created_at, attempts) VALUES ($1, $2, $3, 0) RETURNING id`
-	args := []any{jsonStrings(inv.Keys), jsonStrings(inv.Tags), timeArg(t.now())}
+	query := `INSERT INTO outbox (keys, tags, created_at, attempts, traceparent) VALUES ($1, $2, $3, 0, $4) RETURNING id`
+	args := []any{jsonStrings(inv.Keys), jsonStrings(inv.Tags), timeArg(t.now()), traceParent(ctx)}
 	if t.channel != "" {
-		query = `WITH entry AS (` + query + `) SELECT id FROM entry, pg_notify($4, $5)`
+		query = `WITH entry AS (` + query + `) SELECT id FROM entry, pg_notify($5, $6)`
 		args = append(args, t.channel, string(outbox.SignalNew))
 	}
 	err := t.tx.QueryRowContext(ctx, query, args...).Scan(&id)

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/filecache/filecache/internal/logagg"
+	"github.com/filecache/filecache/internal/redistest"
+	"github.com/filecache/filecache/internal/sqltest"
+	"github.com/filecache/filecache/internal/testenv"
+	"github.com/filecache/filecache/internal/tracing"
+)
+
+// BenchmarkCachedGET measures the service's cached GET /v1/files/{id} (a
+// near-cache hit, on a private Redis and SQLite) through the whole handler
+// in process, the request log line included (JSON, discarded): with
+// tracing off, the default, and with tracing on, every request sampled
+// or one in ten, exporting over OTLP/HTTP to a local server that discards
+// the spans.
+//
+//	go test -run '^$' -bench CachedGET -benchmem -count 5 ./cmd/filecache/
+func BenchmarkCachedGET(b *testing.B) {
+	b.Run("tracing=off", func(b *testing.B) { benchCachedGET(b, nil) })
+	for _, bc := range []struct{ name, sampler, arg string }{
+		{"tracing=on", "always_on", ""},
+		{"tracing=on-10%", "parentbased_traceidratio", "0.1"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				w.Header().Set("Content-Type", "application/x-protobuf")
+			}))
+			b.Cleanup(sink.Close)
+			for _, v := range tracing.Variables {
+				b.Setenv(v, "")
+			}
+			b.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", sink.URL)
+			b.Setenv("OTEL_TRACES_SAMPLER", bc.sampler)
+			b.Setenv("OTEL_TRACES_SAMPLER_ARG", bc.arg)
+			tr, err := tracing.New(b.Context(), tracing.Options{})
+			if err != nil || tr == nil {
+				b.Fatalf("tracing: %v, %v", tr, err)
+			}
+			b.Cleanup(func() { _ = tr.Shutdown(b.Context()) })
+			benchCachedGET(b, tr)
+		})
+	}
+}
+
+// benchCachedGET runs the cached GET with the tracing of tr (nil: off).
+func benchCachedGET(b *testing.B, tr *tracing.Provider) {
+	rds := redistest.Standalone(b)
+	cfg := testConfig(b, map[string]string{
+		"DATABASE_URL":          sqltest.SQLiteDSN(b),
+		"REDIS_URL":             rds.URL(),
+		"RATE_LIMIT_PER_MINUTE": "0",
+		"LOG_LEVEL":             "info",
+	})
+	log := slog.New(logagg.New(slog.NewJSONHandler(io.Discard, nil), logagg.Options{}))
+	if tr != nil {
+		log = slog.New(tracing.LogHandler(log.Handler()))
+	}
+	a, err := openTracedApp(b.Context(), cfg, log, tr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { a.Close() })
+	h, err := a.handler()
+	if err != nil {
+		b.Fatal(err)
+	}
+	serve := func(method, path, body string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w
+	}
+	w := serve("POST", "/v1/files", `{"name":"a.pdf","size":1234,"content_type":"application/pdf"}`)
+	if w.Code != http.StatusCreated {
+		b.Fatalf("create: %d %s", w.Code, w.Body)
+	}
+	id := w.Body.String()[strings.Index(w.Body.String(), `"id":"`)+6:][:36]
+	path := "/v1/files/" + id
+	testenv.Eventually(b, 10*time.Second, func() error {
+		if w := serve("GET", path, ""); w.Header().Get("X-Cache") != "hit-local" {
+			return fmt.Errorf("X-Cache %q, want hit-local", w.Header().Get("X-Cache"))
+		}
+		return nil
+	})
+	b.ReportAllocs()
+	for b.Loop() {
+		if w := serve("GET", path, ""); w.Code != http.StatusOK {
+			b.Fatalf("GET %d", w.Code)
+		}
+	}
+}
