@@ -124,10 +124,12 @@ func (b *Background) connect(s *Store) {
 	b.hooks, b.confirms, b.lastErr = nil, nil, nil
 	b.store.Store(s)
 	b.mu.Unlock()
-	close(b.connected)
+	// Redis reported nothing made before: a flush, before anyone learns
+	// that the store is connected.
 	for _, fn := range hooks {
 		fn(nil)
 	}
+	close(b.connected)
 }
 
 func (b *Background) setErr(err error) {

@@ -217,6 +217,7 @@ func TestTracing(t *testing.T) {
 			"OTEL_RESOURCE_ATTRIBUTES":    "service.instance.id=" + instance,
 			"OTEL_TRACES_SAMPLER":         "always_on",
 			"OTEL_BSP_SCHEDULE_DELAY":     "100",
+			"LOG_LEVEL":                   "debug", // a line per request, not only 4xx and slow ones
 		}
 		for i := 0; i+1 < len(extra); i += 2 {
 			m[extra[i]] = extra[i+1]
