@@ -63,6 +63,12 @@ func Run(tb testing.TB, f Fault, opts Options) (*Result, error) {
 
 	c := newClient(time.Now())
 	l := &load{c: c, instances: instances, db: db, opts: opts}
+	// An instance that could not reach Redis at once (a busy machine)
+	// starts with its breaker open and reconnects in the background: the
+	// load starts once both admit cache reads, as the faults' cycles do.
+	if l.awaitRecovered(ctx, 30*time.Second) < 0 {
+		return nil, errors.New("the instances did not report a closed breaker and admitted cache reads within 30s of starting")
+	}
 	if err := l.setUp(ctx); err != nil {
 		return nil, err
 	}
