@@ -73,6 +73,11 @@ type e2eServer struct {
 // startE2EServer builds the service on b from the environment env (on top of
 // the defaults of the suite: a fresh database, a unique CACHE_PREFIX, the
 // admin token, a high rate limit); a value "" in env unsets the variable.
+// testDBTimeout is the DB_TIMEOUT of the servers the tests start: on a busy
+// machine a commit can outlast the default 3s. The tests about the deadline
+// set their own.
+const testDBTimeout = "15s"
+
 func startE2EServer(t testing.TB, b e2eBackend, env map[string]string) *e2eServer {
 	t.Helper()
 	vars := map[string]string{
@@ -81,6 +86,7 @@ func startE2EServer(t testing.TB, b e2eBackend, env map[string]string) *e2eServe
 		"ADMIN_TOKEN":           testAdminToken,
 		"RATE_LIMIT_PER_MINUTE": "100000",
 		"LOG_LEVEL":             "warn",
+		"DB_TIMEOUT":            testDBTimeout,
 	}
 	if b.redis != nil {
 		for k, v := range b.redis(t) {
@@ -111,6 +117,15 @@ func startE2EServer(t testing.TB, b e2eBackend, env map[string]string) *e2eServe
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close) // runs before a.Close
+	// On a busy machine the first connection to Redis may time out: the
+	// app then connects in the background behind an open breaker. The
+	// tests start once it admits cache reads.
+	testenv.Eventually(t, 60*time.Second, func() error {
+		if st := a.breakerState(); (st != "closed" && st != "none") || a.catalog.CacheReadsSuspended() {
+			return fmt.Errorf("cache reads not admitted: breaker %s, reads suspended %v", st, a.catalog.CacheReadsSuspended())
+		}
+		return nil
+	})
 	return &e2eServer{Server: srv, app: a}
 }
 

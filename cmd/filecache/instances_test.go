@@ -50,6 +50,12 @@ func (l *logLines) snapshot() []string {
 	return slices.Clone(l.lines)
 }
 
+// tail returns the last n lines the process logged, for a failure message.
+func (p *process) tail(n int) string {
+	lines := p.log.snapshot()
+	return strings.Join(lines[max(len(lines)-n, 0):], "\n")
+}
+
 // stop ends the process with SIGTERM and waits for it.
 func (p *process) stop(t *testing.T) {
 	t.Helper()
@@ -66,11 +72,27 @@ func (p *process) stop(t *testing.T) {
 }
 
 // startServe runs "filecache serve" (the test binary, see TestMain) with env
-// on a free port and waits until it listens.
+// on a free port and waits until it listens and admits cache reads: on a
+// busy machine its first connection to Redis may time out, and it then
+// starts with its breaker open and connects in the background, which is
+// not what the tests that use it are about.
 func startServe(t *testing.T, env map[string]string) *process {
 	t.Helper()
+	p := launchServe(t, env)
+	p.awaitReady(t, 60*time.Second, "cache reads admitted", func(b, r string) bool {
+		return (b == "closed" || b == "none") && r == "admitted"
+	})
+	return p
+}
+
+// launchServe is startServe without the wait for the cache: it returns once
+// serve listens.
+func launchServe(t *testing.T, env map[string]string) *process {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "serve")
-	cmd.Env = append(os.Environ(), runMainEnv+"=1", "LISTEN_ADDR=127.0.0.1:0", "LOG_LEVEL=info")
+	// DB_TIMEOUT: on a busy machine a commit can outlast the default 3s;
+	// the tests that are about it set their own.
+	cmd.Env = append(os.Environ(), runMainEnv+"=1", "LISTEN_ADDR=127.0.0.1:0", "LOG_LEVEL=info", "DB_TIMEOUT="+testDBTimeout)
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -232,7 +254,7 @@ func TestInstancesPropagation(t *testing.T) {
 				})
 				status, _, body := a.do(t, "PATCH", "/v1/files/"+f.ID, fmt.Sprintf(`{"name":"v%d.txt"}`, i))
 				if status != http.StatusOK {
-					t.Fatalf("PATCH = %d %s", status, body)
+					t.Fatalf("PATCH = %d %s; the last lines A logged:\n%s", status, body, a.tail(20))
 				}
 				acked := time.Now()
 				want := f.Version + 1

@@ -66,7 +66,7 @@ func (p *process) warnings() int {
 func TestServeStartsWithoutRedis(t *testing.T) {
 	srv := redistest.Standalone(t)
 	srv.Kill() // the port is known; nothing listens there until Restart
-	p := startServe(t, map[string]string{
+	p := launchServe(t, map[string]string{
 		"DATABASE_URL":       sqltest.SQLiteDSN(t),
 		"REDIS_URL":          srv.URL(),
 		"REDIS_DIAL_TIMEOUT": "500ms",

@@ -3,6 +3,7 @@ package consistency
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -88,6 +89,9 @@ func (c *client) get(ctx context.Context, in *instance, reader, file string) (Re
 	return r, ok
 }
 
+// errUnavailable is a 503 answer: the instance asks to retry.
+var errUnavailable = errors.New("503 Service Unavailable")
+
 // create makes a file at version 1 named name.
 func (c *client) create(ctx context.Context, in *instance, name string) (Write, error) {
 	w := Write{Instance: in.name, Writer: "setup", Start: c.since(), Value: Value{Version: 1, Name: name}}
@@ -95,8 +99,11 @@ func (c *client) create(ctx context.Context, in *instance, name string) (Write, 
 	status, _, b, _ := c.do(ctx, http.MethodPost, in.base+"/v1/files", string(body))
 	w.End = c.since()
 	var f fileJSON
+	if status == http.StatusServiceUnavailable {
+		return w, fmt.Errorf("create a file on %s: %w: %s; its log ends:\n%s", in.name, errUnavailable, b, tail(in.log))
+	}
 	if status != http.StatusCreated || json.Unmarshal(b, &f) != nil {
-		return w, fmt.Errorf("create a file on %s: status %d %s", in.name, status, b)
+		return w, fmt.Errorf("create a file on %s: status %d %s; its log ends:\n%s", in.name, status, b, tail(in.log))
 	}
 	w.File, w.Acked, w.Value = f.ID, true, Value{Version: f.Version, Name: f.Name}
 	return w, nil
@@ -247,8 +254,8 @@ func (l *load) dbVersion(ctx context.Context, file string) (int64, error) {
 	return v, err
 }
 
-// dbValues reads every file's value from the database.
-func dbValues(ctx context.Context, db *pgxpool.Pool) (map[string]Value, error) {
+// dbValues reads the value of each of files from the database.
+func dbValues(ctx context.Context, db *pgxpool.Pool, files []string) (map[string]Value, error) {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	rows, err := db.Query(ctx, "SELECT id, version, name FROM files")
@@ -265,7 +272,18 @@ func dbValues(ctx context.Context, db *pgxpool.Pool) (map[string]Value, error) {
 		}
 		values[id] = v
 	}
-	return values, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the files from the database: %w", err)
+	}
+	// Only the load's files: a create answered 503 in setUp may have
+	// committed all the same, a file nobody reads.
+	out := make(map[string]Value, len(files))
+	for _, f := range files {
+		if v, ok := values[f]; ok {
+			out[f] = v
+		}
+	}
+	return out, nil
 }
 
 // sleep waits for d or until ctx ends.

@@ -147,7 +147,7 @@ func deploy(tb testing.TB, f Fault) (*deployment, []string, error) {
 // the creation's visibility is measured like any write's.
 func (l *load) setUp(ctx context.Context) error {
 	for i := range l.opts.Files {
-		w, err := l.c.create(ctx, l.instances[i%len(l.instances)], fmt.Sprintf("setup-%d-v1", i))
+		w, err := l.createRetrying(ctx, l.instances[i%len(l.instances)], fmt.Sprintf("setup-%d-v1", i))
 		if err != nil {
 			return err
 		}
@@ -161,12 +161,34 @@ func (l *load) setUp(ctx context.Context) error {
 	return nil
 }
 
+// setUpRetry bounds how long setUp retries a create answered 503: on a busy
+// machine a commit can outlast DB_TIMEOUT. The load itself never retries.
+const setUpRetry = 30 * time.Second
+
+// createRetrying is create, retried while the instance answers 503 (a file
+// whose commit timed out may exist all the same: it is not one of the
+// load's files, which the checks are about).
+func (l *load) createRetrying(ctx context.Context, in *instance, name string) (Write, error) {
+	deadline := time.Now().Add(setUpRetry)
+	for {
+		w, err := l.c.create(ctx, in, name)
+		if !errors.Is(err, errUnavailable) || time.Now().After(deadline) {
+			return w, err
+		}
+		select {
+		case <-ctx.Done():
+			return w, err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
 // settle reads every file on every instance until all answer what the
 // database holds, or until timeout; the last round is the history's Final.
 func (l *load) settle(ctx context.Context, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		values, err := dbValues(ctx, l.db)
+		values, err := dbValues(ctx, l.db, l.files)
 		if err != nil {
 			return err
 		}

@@ -40,6 +40,7 @@ func Build(ctx context.Context, dir string) (string, error) {
 type instance struct {
 	name   string
 	base   string // http://127.0.0.1:PORT
+	log    string // the path of its log file
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when the process has exited
 	err    error         // its exit status, once exited
@@ -65,7 +66,7 @@ func startInstance(ctx context.Context, name, binary, logPath string, env []stri
 		logFile.Close()
 		return nil, fmt.Errorf("start %s: %w", binary, err)
 	}
-	in := &instance{name: name, cmd: cmd, exited: make(chan struct{})}
+	in := &instance{name: name, log: logPath, cmd: cmd, exited: make(chan struct{})}
 	listening := make(chan string, 1)
 	go func() {
 		// The start-up log says where it listens; the rest goes to the file.
