@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/filecache/filecache/audit"
 	"github.com/filecache/filecache/cache"
@@ -143,18 +142,6 @@ func (e *env) raw(t *testing.T, key string) string {
 		t.Fatalf("GET %s: %v", key, err)
 	}
 	return string(b)
-}
-
-// waitFor polls cond every 10 ms until it holds, or fails after d.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // syncBuffer is the log of the env, searched by lines.

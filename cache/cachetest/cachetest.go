@@ -78,19 +78,6 @@ func wantNotFound(t *testing.T, s cache.Store, key string) {
 	}
 }
 
-// eventually polls cond until it holds or the deadline passes: for events
-// that no notification announces, such as a server-side expiry.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not happen within %v", what, within)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // File is the typed value of the family tests.
 type File struct {
 	ID   string   `json:"id"`

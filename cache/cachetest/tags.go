@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/filecache/filecache/cache"
+	"github.com/filecache/filecache/internal/testenv"
 )
 
 // tagTests cover cache.Tagger and tag invalidation through a Cache.
@@ -168,7 +169,7 @@ func testTagStaleTakeover(t *testing.T, s Store, p string) {
 	if err := search.Set(ctx, "q", "old"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "the logical expiry of the old value", func() bool {
+	testenv.Until(t, 5*time.Second, "the logical expiry of the old value", func() bool {
 		_, err := search.Get(ctx, "q")
 		return errors.Is(err, cache.ErrNotFound)
 	})
@@ -218,7 +219,7 @@ func testTagFootprint(t *testing.T, s Store, p string) {
 	// Live keys keep being added while the short ones expire; the index
 	// must come down to at most twice the live keys.
 	live := 0
-	eventually(t, 20*time.Second, "the index pruned to the live keys", func() bool {
+	testenv.Until(t, 20*time.Second, "the index pruned to the live keys", func() bool {
 		if err := long.Set(ctx, fmt.Sprint("l", live), "v"); err != nil {
 			t.Fatal(err)
 		}
