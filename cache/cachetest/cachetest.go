@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -76,6 +77,16 @@ func wantNotFound(t *testing.T, s cache.Store, key string) {
 	if v, err := s.Get(t.Context(), key); !errors.Is(err, cache.ErrNotFound) {
 		t.Fatalf("Get(%q) = %q, %v; want ErrNotFound", key, v, err)
 	}
+}
+
+// as returns s as an I, such as a cache.Tagger, or fails the test.
+func as[I any](t *testing.T, s cache.Store) I {
+	t.Helper()
+	v, ok := s.(I)
+	if !ok {
+		t.Fatalf("%T is not a %v", s, reflect.TypeFor[I]())
+	}
+	return v
 }
 
 // File is the typed value of the family tests.

@@ -21,16 +21,6 @@ var tagTests = []test{
 	{"TagDeleteRetried", testTagDeleteRetried},
 }
 
-// tagger returns s as a Tagger, or fails the test.
-func tagger(t *testing.T, s cache.Store) cache.Tagger {
-	t.Helper()
-	tg, ok := s.(cache.Tagger)
-	if !ok {
-		t.Fatalf("%T is not a cache.Tagger", s)
-	}
-	return tg
-}
-
 // tagSizer is a Tagger that reports the size of a tag's index.
 type tagSizer interface {
 	TagSize(ctx context.Context, tagKey string) (int, error)
@@ -51,17 +41,17 @@ func testTags(t *testing.T, s Store, p string) {
 		t.Fatal(err)
 	}
 	mustSet(t, s, p+"other", "v", time.Hour)
-	if err := tagger(t, s).AddToTag(ctx, p+"tag:{a}", time.Hour, members[:600]...); err != nil {
+	if err := as[cache.Tagger](t, s).AddToTag(ctx, p+"tag:{a}", time.Hour, members[:600]...); err != nil {
 		t.Fatal(err)
 	}
-	if err := tagger(t, s).AddToTag(ctx, p+"tag:{a}", time.Minute, members[600:]...); err != nil {
+	if err := as[cache.Tagger](t, s).AddToTag(ctx, p+"tag:{a}", time.Minute, members[600:]...); err != nil {
 		t.Fatal(err)
 	}
 	// A member that already expired counts as not existing.
-	if err := tagger(t, s).AddToTag(ctx, p+"tag:{a}", time.Minute, p+"gone"); err != nil {
+	if err := as[cache.Tagger](t, s).AddToTag(ctx, p+"tag:{a}", time.Minute, p+"gone"); err != nil {
 		t.Fatal(err)
 	}
-	n, err := tagger(t, s).DeleteTag(ctx, p+"tag:{a}")
+	n, err := as[cache.Tagger](t, s).DeleteTag(ctx, p+"tag:{a}")
 	if err != nil || n != len(members) {
 		t.Fatalf("DeleteTag = %d, %v; want %d", n, err, len(members))
 	}
@@ -69,10 +59,10 @@ func testTags(t *testing.T, s Store, p string) {
 		wantNotFound(t, s, k)
 	}
 	mustGet(t, s, p+"other")
-	if n, err := tagger(t, s).DeleteTag(ctx, p+"tag:{a}"); err != nil || n != 0 {
+	if n, err := as[cache.Tagger](t, s).DeleteTag(ctx, p+"tag:{a}"); err != nil || n != 0 {
 		t.Fatalf("second DeleteTag = %d, %v; want 0", n, err)
 	}
-	if n, err := tagger(t, s).DeleteTag(ctx, p+"tag:{never}"); err != nil || n != 0 {
+	if n, err := as[cache.Tagger](t, s).DeleteTag(ctx, p+"tag:{never}"); err != nil || n != 0 {
 		t.Fatalf("DeleteTag(unknown) = %d, %v; want 0", n, err)
 	}
 }
@@ -240,7 +230,7 @@ func testTagFootprint(t *testing.T, s Store, p string) {
 // lost between the attempts.
 func testTagDeleteRetried(t *testing.T, s Store, p string) {
 	ctx := t.Context()
-	tg := tagger(t, s)
+	tg := as[cache.Tagger](t, s)
 	var keys []string
 	var entries []cache.Entry
 	for i := range 3000 {
