@@ -40,15 +40,7 @@ func TestRedisMemoryPolicy(t *testing.T) {
 				vars["REDIS_SET_MAXMEMORY_POLICY"] = tc.set
 			}
 			var logs testenv.Buffer
-			a, err := openApp(t.Context(), testConfig(t, vars), slog.New(slog.NewJSONHandler(&logs, nil)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { a.Close() })
-			h, err := a.handler()
-			if err != nil {
-				t.Fatal(err)
-			}
+			a, h := testApp(t, testConfig(t, vars), slog.New(slog.NewJSONHandler(&logs, nil)), nil)
 			s := &e2eServer{Server: httptest.NewServer(h), app: a}
 			t.Cleanup(s.Close)
 
