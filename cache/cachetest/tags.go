@@ -21,6 +21,22 @@ var tagTests = []test{
 	{"TagDeleteRetried", testTagDeleteRetried},
 }
 
+// setMembers writes n keys, p+"m0" onwards, in one SetMulti, and returns
+// them: members for a tag.
+func setMembers(t *testing.T, s cache.Store, p string, n int) []string {
+	t.Helper()
+	keys := make([]string, n)
+	entries := make([]cache.Entry, n)
+	for i := range n {
+		keys[i] = fmt.Sprintf("%sm%d", p, i)
+		entries[i] = cache.Entry{Key: keys[i], Value: []byte("v"), TTL: time.Hour}
+	}
+	if err := s.SetMulti(t.Context(), entries); err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
 // tagSizer is a Tagger that reports the size of a tag's index.
 type tagSizer interface {
 	TagSize(ctx context.Context, tagKey string) (int, error)
@@ -30,16 +46,7 @@ func testTags(t *testing.T, s Store, p string) {
 	ctx := t.Context()
 	// More than one drain batch, and more keys in one call than a Lua
 	// script can unpack (about 8000).
-	var members []string
-	var entries []cache.Entry
-	for i := range 9500 {
-		k := fmt.Sprintf("%sm%d", p, i)
-		members = append(members, k)
-		entries = append(entries, cache.Entry{Key: k, Value: []byte("v"), TTL: time.Hour})
-	}
-	if err := s.SetMulti(ctx, entries); err != nil {
-		t.Fatal(err)
-	}
+	members := setMembers(t, s, p, 9500)
 	mustSet(t, s, p+"other", "v", time.Hour)
 	if err := as[cache.Tagger](t, s).AddToTag(ctx, p+"tag:{a}", time.Hour, members[:600]...); err != nil {
 		t.Fatal(err)
@@ -231,16 +238,7 @@ func testTagFootprint(t *testing.T, s Store, p string) {
 func testTagDeleteRetried(t *testing.T, s Store, p string) {
 	ctx := t.Context()
 	tg := as[cache.Tagger](t, s)
-	var keys []string
-	var entries []cache.Entry
-	for i := range 3000 {
-		k := fmt.Sprintf("%sm%d", p, i)
-		keys = append(keys, k)
-		entries = append(entries, cache.Entry{Key: k, Value: []byte("v"), TTL: time.Hour})
-	}
-	if err := s.SetMulti(ctx, entries); err != nil {
-		t.Fatal(err)
-	}
+	keys := setMembers(t, s, p, 3000)
 	tagKey := p + "tag:{r}"
 	if err := tg.AddToTag(ctx, tagKey, time.Hour, keys...); err != nil {
 		t.Fatal(err)
