@@ -15,6 +15,7 @@ import (
 	"github.com/filecache/filecache/cache"
 	"github.com/filecache/filecache/catalog"
 	"github.com/filecache/filecache/files"
+	"github.com/filecache/filecache/internal/testenv"
 	"github.com/filecache/filecache/outbox"
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/rueidis"
@@ -58,7 +59,7 @@ func TestStaleEntriesFoundAndRepaired(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- a.Run(rctx) }()
 	var walks uint64
-	waitFor(t, 60*time.Second, "the inconsistencies were not all found", func() bool {
+	testenv.Until(t, 60*time.Second, "the inconsistencies were not all found", func() bool {
 		s := a.Stats()
 		walks = s.Walks
 		return s.Inconsistencies >= wantInconsistent
@@ -69,7 +70,7 @@ func TestStaleEntriesFoundAndRepaired(t *testing.T) {
 		t.Errorf("the inconsistencies were found after %d complete walks, want within the first", walks)
 	}
 	// One more walk: nothing else is counted.
-	waitFor(t, 60*time.Second, "no further walk", func() bool { return a.Stats().Walks >= walks+1 })
+	testenv.Until(t, 60*time.Second, "no further walk", func() bool { return a.Stats().Walks >= walks+1 })
 	stop()
 	if err := <-done; err != nil {
 		t.Fatalf("Run = %v", err)
@@ -304,7 +305,7 @@ func TestFollowUps(t *testing.T) {
 	}
 	// Writes until one is followed: the subscription to the events is up.
 	name := "v.pdf"
-	waitFor(t, 30*time.Second, "no write was followed", func() bool {
+	testenv.Until(t, 30*time.Second, "no write was followed", func() bool {
 		if _, err := e.cat.UpdateFile(ctx, f.ID, files.FilePatch{Name: &name}, 0); err != nil {
 			t.Fatal(err)
 		}
@@ -314,7 +315,7 @@ func TestFollowUps(t *testing.T) {
 	// Let the followed writes' checks end: no new one for longer than
 	// the longest delay.
 	last, since := followed(), time.Now()
-	waitFor(t, 60*time.Second, "follow-ups never settled", func() bool {
+	testenv.Until(t, 60*time.Second, "follow-ups never settled", func() bool {
 		if n := followed(); n != last {
 			last, since = n, time.Now()
 		}
@@ -329,7 +330,7 @@ func TestFollowUps(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.bypass(t, f.ID, "now()")
-	waitFor(t, 30*time.Second, "the follow-ups of the write did not run", func() bool { return followed() >= before+3 })
+	testenv.Until(t, 30*time.Second, "the follow-ups of the write did not run", func() bool { return followed() >= before+3 })
 	s := a.Stats()
 	var inconsistent uint64
 	for _, fu := range s.FollowUps {

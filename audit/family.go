@@ -88,23 +88,15 @@ func Checked[T any](f *cache.Family[T], check Check[T], tags ...string) Family {
 // error that wraps cache.ErrNotFound when there is no row (a cache.Loader);
 // version returns a value's version and when it was set.
 func Versioned[T any](f *cache.Family[T], load cache.Loader[T], version func(T) (int64, time.Time)) Family {
-	return Checked(f, func(ctx context.Context, id string, cached cache.Peeked[T]) (Verdict, error) {
-		db, found, err := loadOptional(ctx, load, id)
-		if err != nil {
-			return Verdict{}, err
-		}
-		v := Verdict{Cached: notFound, Database: notFound}
-		if cached.State == cache.PeekValue {
-			n, _ := version(cached.Value)
-			v.Cached = "version " + strconv.FormatInt(n, 10)
-		}
-		if found {
-			n, at := version(db)
-			v.Database, v.Changed = "version "+strconv.FormatInt(n, 10), at
-		}
-		v.Consistent = v.Cached == v.Database
-		return v, nil
-	})
+	return described(f, load,
+		func(v T) (string, error) {
+			n, _ := version(v)
+			return "version " + strconv.FormatInt(n, 10), nil
+		},
+		func(v T) time.Time {
+			_, at := version(v)
+			return at
+		})
 }
 
 // Compared audits a family without versions (statistics, settings) by
@@ -113,6 +105,13 @@ func Versioned[T any](f *cache.Family[T], load cache.Loader[T], version func(T) 
 // if not nil, returns when a value was set (an update time), for the age
 // of an inconsistency.
 func Compared[T any](f *cache.Family[T], load cache.Loader[T], changed func(T) time.Time) Family {
+	return described(f, load, func(v T) (string, error) { return digest(v) }, changed)
+}
+
+// described audits f by a description of each value: the entry is
+// consistent when the cached value and the database's are described alike.
+// changed is as for Compared.
+func described[T any](f *cache.Family[T], load cache.Loader[T], describe func(T) (string, error), changed func(T) time.Time) Family {
 	return Checked(f, func(ctx context.Context, id string, cached cache.Peeked[T]) (Verdict, error) {
 		db, found, err := loadOptional(ctx, load, id)
 		if err != nil {
@@ -120,12 +119,12 @@ func Compared[T any](f *cache.Family[T], load cache.Loader[T], changed func(T) t
 		}
 		v := Verdict{Cached: notFound, Database: notFound}
 		if cached.State == cache.PeekValue {
-			if v.Cached, err = digest(cached.Value); err != nil {
+			if v.Cached, err = describe(cached.Value); err != nil {
 				return Verdict{}, err
 			}
 		}
 		if found {
-			if v.Database, err = digest(db); err != nil {
+			if v.Database, err = describe(db); err != nil {
 				return Verdict{}, err
 			}
 			if changed != nil {

@@ -111,14 +111,21 @@ func newFile(name string) files.NewFile {
 
 func mustGet(t *testing.T, cat *catalog.Catalog, id string, wantOrigin cache.Origin) files.FileMetadata {
 	t.Helper()
-	f, origin, err := cat.GetFile(t.Context(), id)
+	return mustRead(t, "GetFile", cat.GetFile, id, wantOrigin)
+}
+
+// mustRead returns what get, the catalog method named name, answers for
+// id, failing the test on an error or an origin other than wantOrigin.
+func mustRead[T any](t *testing.T, name string, get func(ctx context.Context, id string) (T, cache.Origin, error), id string, wantOrigin cache.Origin) T {
+	t.Helper()
+	v, origin, err := get(t.Context(), id)
 	if err != nil {
-		t.Fatalf("GetFile(%s): %v", id, err)
+		t.Fatalf("%s(%s): %v", name, id, err)
 	}
 	if origin != wantOrigin {
-		t.Fatalf("GetFile(%s) origin = %v, want %v", id, origin, wantOrigin)
+		t.Fatalf("%s(%s) origin = %v, want %v", name, id, origin, wantOrigin)
 	}
-	return f
+	return v
 }
 
 func TestReadYourWrites(t *testing.T) {

@@ -17,20 +17,12 @@ import (
 
 func mustInfo(t *testing.T, cat *catalog.Catalog, id string, wantOrigin cache.Origin) files.FileInfo {
 	t.Helper()
-	v, origin, err := cat.GetFileInfo(t.Context(), id)
-	if err != nil || origin != wantOrigin {
-		t.Fatalf("GetFileInfo(%s) = origin %v, %v; want %v", id, origin, err, wantOrigin)
-	}
-	return v
+	return mustRead(t, "GetFileInfo", cat.GetFileInfo, id, wantOrigin)
 }
 
 func mustMeta(t *testing.T, cat *catalog.Catalog, id string, wantOrigin cache.Origin) files.FileMeta {
 	t.Helper()
-	v, origin, err := cat.GetFileMeta(t.Context(), id)
-	if err != nil || origin != wantOrigin {
-		t.Fatalf("GetFileMeta(%s) = origin %v, %v; want %v", id, origin, err, wantOrigin)
-	}
-	return v
+	return mustRead(t, "GetFileMeta", cat.GetFileMeta, id, wantOrigin)
 }
 
 // TestFileViews checks the two views of a file: loaded from the row,

@@ -1,12 +1,12 @@
 package config_test
 
 import (
-	"os"
-	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/spf13/pflag"
+
+	"github.com/filecache/filecache/internal/testenv"
 )
 
 // TestREADMEConfigTable checks the configuration table of README.md
@@ -14,26 +14,11 @@ import (
 // that does not exist, and each default is the one --help shows (read from
 // the library constants).
 func TestREADMEConfigTable(t *testing.T) {
-	b, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(b)
-	start := strings.Index(text, "\n## Configuration")
-	if start < 0 {
-		t.Fatal("README.md has no Configuration section")
-	}
-	text = text[start+1:]
-	if end := strings.Index(text, "\n## "); end >= 0 {
-		text = text[:end]
-	}
-	row := regexp.MustCompile("(?m)^\\| `([A-Z_]+)` \\| ([^|]*) \\|")
-	rows := map[string]string{}
-	for _, m := range row.FindAllStringSubmatch(text, -1) {
-		if strings.HasPrefix(m[1], "OTEL_") {
-			continue // read by the OpenTelemetry SDK; internal/tracing checks them
+	rows := testenv.ConfigTable(t, "../README.md")
+	for env := range rows {
+		if strings.HasPrefix(env, "OTEL_") {
+			delete(rows, env) // read by the OpenTelemetry SDK; internal/tracing checks them
 		}
-		rows[m[1]] = strings.TrimSpace(m[2])
 	}
 	fs := flagSet()
 	fs.VisitAll(func(f *pflag.Flag) {

@@ -19,41 +19,35 @@ const redisDefaultPort = "6379"
 // conflicting modes, a malformed address, TLS files that do not load, TLS
 // settings without TLS.
 func resolveRedis(r *RedisConfig, t topology, fail func(env, format string, args ...any)) {
+	// One variable names the servers; its parser fills o.
+	sources := []struct {
+		env, value, mode string
+		parse            func(string, *redisstore.Options) (rediss bool, reason string)
+	}{
+		{"REDIS_URL", t.url, RedisStandalone, parseRedisURL},
+		{"REDIS_CLUSTER_NODES", t.cluster, RedisCluster, parseAddrList},
+		{"REDIS_SENTINEL_ADDRS", t.sentinel, RedisSentinel, parseAddrList},
+	}
 	var set []string
-	if t.url != "" {
-		set = append(set, "REDIS_URL")
+	for _, src := range sources {
+		if src.value != "" {
+			set = append(set, src.env)
+		}
 	}
-	if t.cluster != "" {
-		set = append(set, "REDIS_CLUSTER_NODES")
-	}
-	if t.sentinel != "" {
-		set = append(set, "REDIS_SENTINEL_ADDRS")
+	if len(set) > 1 {
+		fail(strings.Join(set, ", "), "only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINEL_ADDRS may be set")
+		return
 	}
 	o := &r.Options
 	useTLS := t.tls
-	switch {
-	case len(set) > 1:
-		fail(strings.Join(set, ", "), "only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINEL_ADDRS may be set")
-		return
-	case t.url != "":
-		r.Mode = RedisStandalone
-		rediss, reason := parseRedisURL(t.url, o)
-		if reason != "" {
-			fail("REDIS_URL", "%s", reason)
+	for _, src := range sources {
+		if src.value == "" {
+			continue
 		}
-		useTLS = useTLS || rediss
-	case t.cluster != "":
-		r.Mode = RedisCluster
-		rediss, reason := parseAddrList(t.cluster, o)
+		r.Mode = src.mode
+		rediss, reason := src.parse(src.value, o)
 		if reason != "" {
-			fail("REDIS_CLUSTER_NODES", "%s", reason)
-		}
-		useTLS = useTLS || rediss
-	case t.sentinel != "":
-		r.Mode = RedisSentinel
-		rediss, reason := parseAddrList(t.sentinel, o)
-		if reason != "" {
-			fail("REDIS_SENTINEL_ADDRS", "%s", reason)
+			fail(src.env, "%s", reason)
 		}
 		useTLS = useTLS || rediss
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -51,48 +52,36 @@ func (s *server) createFile(w http.ResponseWriter, r *http.Request) {
 
 // GET /v1/files/{id}
 func (s *server) getFile(w http.ResponseWriter, r *http.Request) {
-	id, ok := s.fileID(w, r)
-	if !ok {
-		return
-	}
-	f, origin, err := s.cat.GetFile(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	setCache(w, origin)
-	w.Header().Set("ETag", etag(f.Version))
-	s.writeJSON(w, http.StatusOK, f)
+	getView(s, w, r, s.cat.GetFile, func(f files.FileMetadata) int64 { return f.Version })
 }
 
 // GET /v1/files/{id}/info
 func (s *server) getFileInfo(w http.ResponseWriter, r *http.Request) {
-	id, ok := s.fileID(w, r)
-	if !ok {
-		return
-	}
-	v, origin, err := s.cat.GetFileInfo(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	setCache(w, origin)
-	s.writeJSON(w, http.StatusOK, v)
+	getView(s, w, r, s.cat.GetFileInfo, nil)
 }
 
 // GET /v1/files/{id}/meta
 func (s *server) getFileMeta(w http.ResponseWriter, r *http.Request) {
+	getView(s, w, r, s.cat.GetFileMeta, func(v files.FileMeta) int64 { return v.Version })
+}
+
+// getView answers a GET of one view of the file {id}, read with get: the
+// view, where it came from (X-Cache) and, when version is not nil, its
+// ETag.
+func getView[T any](s *server, w http.ResponseWriter, r *http.Request, get func(ctx context.Context, id string) (T, cache.Origin, error), version func(T) int64) {
 	id, ok := s.fileID(w, r)
 	if !ok {
 		return
 	}
-	v, origin, err := s.cat.GetFileMeta(r.Context(), id)
+	v, origin, err := get(r.Context(), id)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	setCache(w, origin)
-	w.Header().Set("ETag", etag(v.Version))
+	if version != nil {
+		w.Header().Set("ETag", etag(version(v)))
+	}
 	s.writeJSON(w, http.StatusOK, v)
 }
 

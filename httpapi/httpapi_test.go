@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/filecache/filecache/cache"
 	"github.com/filecache/filecache/files"
+	"github.com/filecache/filecache/internal/testenv"
 )
 
 const (
@@ -33,31 +33,14 @@ type env struct {
 	cat     *fakeCatalog
 	admin   *fakeAdmin
 	limiter *tinyLimiter
-	logs    *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+	logs    *testenv.Buffer
 }
 
 // newEnv returns the handler on fakes, with the admin token set and no rate
 // limit unless change says otherwise.
 func newEnv(t testing.TB, change func(*Deps, *Options)) *env {
 	t.Helper()
-	e := &env{cat: newFakeCatalog(), admin: &fakeAdmin{}, logs: &syncBuffer{}}
+	e := &env{cat: newFakeCatalog(), admin: &fakeAdmin{}, logs: &testenv.Buffer{}}
 	e.cat.add(fileID, "report.pdf", "docs")
 	deps := Deps{
 		Catalog: e.cat,

@@ -12,6 +12,7 @@ import (
 	"github.com/filecache/filecache/files"
 	"github.com/filecache/filecache/files/sqlstore"
 	"github.com/filecache/filecache/internal/sqltest"
+	"github.com/filecache/filecache/internal/testenv"
 	"github.com/filecache/filecache/outbox"
 )
 
@@ -124,19 +125,6 @@ func pending(t *testing.T, s *sqlstore.Store) int64 {
 	return b.Pending
 }
 
-// eventually polls cond: the events awaited are rows changing in the
-// database, which nothing announces.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not happen within %v", what, within)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestDeliveredMarkedInBatches: entries delivered by their writers are
 // marked done by the running relay, off the writers' path.
 func TestDeliveredMarkedInBatches(t *testing.T) {
@@ -150,7 +138,7 @@ func TestDeliveredMarkedInBatches(t *testing.T) {
 				id := enqueue(t, s, fmt.Sprint("k", i))
 				r.Delivered(t.Context(), id)
 			}
-			eventually(t, 10*time.Second, "every delivered entry marked done", func() bool { return pending(t, s) == 0 })
+			testenv.Until(t, 10*time.Second, "every delivered entry marked done", func() bool { return pending(t, s) == 0 })
 			// The relay's first drain may take an entry between its commit
 			// and its writer's Delivered: harmless, and rare.
 			if st := r.Stats(); st.Delivered != 200 || st.Relayed > 10 {
@@ -184,7 +172,7 @@ func TestFailedDeliveryIsRelayed(t *testing.T) {
 			run(t, r)
 			c.setDown(false)
 			c.await(t, "k1", 10*time.Second)
-			eventually(t, 10*time.Second, "Pending to clear", func() bool { return !r.Pending() })
+			testenv.Until(t, 10*time.Second, "Pending to clear", func() bool { return !r.Pending() })
 			if n := pending(t, s); n != 0 {
 				t.Fatalf("%d entries pending after the relay delivered them", n)
 			}
@@ -211,12 +199,12 @@ func TestPoisonEntrySetAside(t *testing.T) {
 			run(t, r)
 			c.await(t, "before", 10*time.Second)
 			c.await(t, "after", 10*time.Second)
-			eventually(t, 20*time.Second, "the poison entry set aside", func() bool {
+			testenv.Until(t, 20*time.Second, "the poison entry set aside", func() bool {
 				b, err := s.Backlog(t.Context())
 				return err == nil && b.SetAside == 1 && b.Pending == 0
 			})
 			// The relay counts after the store wrote: await its count too.
-			eventually(t, 10*time.Second, "the set-aside counted", func() bool { return r.Stats().SetAside == 1 })
+			testenv.Until(t, 10*time.Second, "the set-aside counted", func() bool { return r.Stats().SetAside == 1 })
 			if st := r.Stats(); st.SetAside != 1 || st.Rejected != 3 {
 				t.Fatalf("stats %+v, want 3 rejections and 1 set aside", st)
 			}
@@ -307,7 +295,7 @@ func TestSignalsWakeOtherInstances(t *testing.T) {
 // testenvEventually polls cond for up to 10 s.
 func testenvEventually(t *testing.T, cond func() bool) {
 	t.Helper()
-	eventually(t, 10*time.Second, "the relays listening", cond)
+	testenv.Until(t, 10*time.Second, "the relays listening", cond)
 }
 
 // corrupt makes the keys of entry id unreadable.

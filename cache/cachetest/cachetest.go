@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -78,17 +79,14 @@ func wantNotFound(t *testing.T, s cache.Store, key string) {
 	}
 }
 
-// eventually polls cond until it holds or the deadline passes: for events
-// that no notification announces, such as a server-side expiry.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+// as returns s as an I, such as a cache.Tagger, or fails the test.
+func as[I any](t *testing.T, s cache.Store) I {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not happen within %v", what, within)
-		}
-		time.Sleep(10 * time.Millisecond)
+	v, ok := s.(I)
+	if !ok {
+		t.Fatalf("%T is not a %v", s, reflect.TypeFor[I]())
 	}
+	return v
 }
 
 // File is the typed value of the family tests.

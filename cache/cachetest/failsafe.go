@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/filecache/filecache/cache"
+	"github.com/filecache/filecache/internal/testenv"
 )
 
 // failSafeTests cover stale values served while the source fails or is
@@ -46,7 +47,7 @@ func expire(t *testing.T, f *cache.Family[File], id string) {
 	if err := f.Set(t.Context(), id, File{ID: id, Name: "old"}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "the logical expiry", func() bool {
+	testenv.Until(t, 5*time.Second, "the logical expiry", func() bool {
 		_, err := f.Get(t.Context(), id)
 		return errors.Is(err, cache.ErrNotFound)
 	})
@@ -185,7 +186,7 @@ func testSoftTimeout(t *testing.T, s Store, p string) {
 	}
 	t.Logf("stale value served after %v with a 100ms soft timeout", time.Since(start))
 	close(release)
-	eventually(t, 5*time.Second, "the fresh value stored", func() bool {
+	testenv.Until(t, 5*time.Second, "the fresh value stored", func() bool {
 		v, err := f.Get(ctx, "s")
 		return err == nil && v.Name == "fresh"
 	})

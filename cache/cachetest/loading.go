@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/filecache/filecache/cache"
+	"github.com/filecache/filecache/internal/testenv"
 )
 
 // loadingTests cover get-or-load: one load per key in a process and across
@@ -99,7 +100,7 @@ func testLeaseAcrossCaches(t *testing.T, s Store, p string) {
 	}()
 	// b must be waiting on a's lease, not loading: wait until it counted
 	// the wait, then let a finish.
-	eventually(t, 5*time.Second, "b waiting on the lease", func() bool {
+	testenv.Until(t, 5*time.Second, "b waiting on the lease", func() bool {
 		return cb.Stats()[0].LeaseWaits == 1
 	})
 	close(release)
@@ -240,7 +241,7 @@ func testNegativeTTLWithFailSafe(t *testing.T, s Store, p string) {
 	// The id appears in the database without an invalidation (another
 	// writer): it must show within NegativeTTL, not after the fail-safe hour.
 	exists.Store(true)
-	eventually(t, 5*time.Second, "the end of the negative entry", func() bool {
+	testenv.Until(t, 5*time.Second, "the end of the negative entry", func() bool {
 		v, err := f.GetOrLoad(ctx, "new", load)
 		return err == nil && v.ID == "new"
 	})
@@ -274,7 +275,7 @@ func testCallerDeadline(t *testing.T, s Store, p string) {
 	close(release)
 	// The next callers get the late load's value: from its flight while
 	// it ends (it stored the value just before), then from the store.
-	eventually(t, 5*time.Second, "a hit on the late load's value", func() bool {
+	testenv.Until(t, 5*time.Second, "a hit on the late load's value", func() bool {
 		v, origin, err := f.Fetch(t.Context(), "d", load)
 		if err != nil || v.Name != "late" {
 			t.Fatalf("next caller: %+v, %v, %v; want the late load's value", v, origin, err)

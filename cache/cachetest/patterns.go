@@ -19,22 +19,12 @@ var patternTests = []test{
 	{"FamilyDeletePattern", testFamilyDeletePattern},
 }
 
-// patterns returns s as a PatternDeleter, or fails the test.
-func patterns(t *testing.T, s cache.Store) cache.PatternDeleter {
-	t.Helper()
-	pd, ok := s.(cache.PatternDeleter)
-	if !ok {
-		t.Fatalf("%T is not a cache.PatternDeleter", s)
-	}
-	return pd
-}
-
 func testDeletePattern(t *testing.T, s Store, p string) {
 	ctx := t.Context()
 	for _, k := range []string{"file:a1", "file:a2", "file:b1", "user:a1", "file:a"} {
 		mustSet(t, s, p+k, "v", time.Hour)
 	}
-	n, err := patterns(t, s).DeletePattern(ctx, cache.EscapeGlob(p)+"file:a?")
+	n, err := as[cache.PatternDeleter](t, s).DeletePattern(ctx, cache.EscapeGlob(p)+"file:a?")
 	if err != nil || n != 2 {
 		t.Fatalf("DeletePattern = %d, %v; want 2", n, err)
 	}
@@ -43,7 +33,7 @@ func testDeletePattern(t *testing.T, s Store, p string) {
 	for _, k := range []string{"file:b1", "user:a1", "file:a"} {
 		mustGet(t, s, p+k)
 	}
-	if n, err := patterns(t, s).DeletePattern(ctx, cache.EscapeGlob(p)+"nothing:*"); err != nil || n != 0 {
+	if n, err := as[cache.PatternDeleter](t, s).DeletePattern(ctx, cache.EscapeGlob(p)+"nothing:*"); err != nil || n != 0 {
 		t.Fatalf("DeletePattern(no match) = %d, %v", n, err)
 	}
 }
@@ -57,7 +47,7 @@ func testDeletePatternEscaped(t *testing.T, s Store, p string) {
 				mustSet(t, s, p+part+"|"+id, "v", time.Hour)
 			}
 			// A user-supplied part, escaped, deletes only its own key.
-			n, err := patterns(t, s).DeletePattern(ctx, cache.EscapeGlob(p+part+"|"+part))
+			n, err := as[cache.PatternDeleter](t, s).DeletePattern(ctx, cache.EscapeGlob(p+part+"|"+part))
 			if err != nil || n != 1 {
 				t.Fatalf("DeletePattern(escaped %q) = %d, %v; want 1", part, n, err)
 			}
@@ -84,11 +74,11 @@ func testDeletePatternMany(t *testing.T, s Store, p string) {
 	if err := s.SetMulti(ctx, entries); err != nil {
 		t.Fatalf("SetMulti: %v", err)
 	}
-	got, err := patterns(t, s).DeletePattern(ctx, cache.EscapeGlob(p)+"del:*")
+	got, err := as[cache.PatternDeleter](t, s).DeletePattern(ctx, cache.EscapeGlob(p)+"del:*")
 	if err != nil || got != n {
 		t.Fatalf("DeletePattern = %d, %v; want %d", got, err, n)
 	}
-	if left, err := patterns(t, s).DeletePattern(ctx, cache.EscapeGlob(p)+"keep:*"); err != nil || left != n/10 {
+	if left, err := as[cache.PatternDeleter](t, s).DeletePattern(ctx, cache.EscapeGlob(p)+"keep:*"); err != nil || left != n/10 {
 		t.Fatalf("keep:* removed %d, %v; want %d left untouched before", left, err, n/10)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/filecache/filecache/cache"
+	"github.com/filecache/filecache/internal/testenv"
 )
 
 // storeTests cover the byte-level contract of cache.Store.
@@ -101,14 +102,14 @@ func testExpiry(t *testing.T, s Store, p string) {
 		t.Fatalf("fresh key = %q", got)
 	}
 	start := time.Now()
-	eventually(t, 3*time.Second, "expiry of a 150ms key", func() bool {
+	testenv.Until(t, 3*time.Second, "expiry of a 150ms key", func() bool {
 		_, err := s.Get(ctx, p+"short")
 		return errors.Is(err, cache.ErrNotFound)
 	})
 	if el := time.Since(start); el < 50*time.Millisecond {
 		t.Errorf("key expired after %v, before its TTL", el)
 	}
-	eventually(t, 3*time.Second, "expiry of a 150ms lease", func() bool {
+	testenv.Until(t, 3*time.Second, "expiry of a 150ms lease", func() bool {
 		_, err := s.Get(ctx, p+"lease")
 		return errors.Is(err, cache.ErrNotFound)
 	})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/filecache/filecache/cache"
+	"github.com/filecache/filecache/internal/testenv"
 )
 
 // tagTests cover cache.Tagger and tag invalidation through a Cache.
@@ -20,14 +21,20 @@ var tagTests = []test{
 	{"TagDeleteRetried", testTagDeleteRetried},
 }
 
-// tagger returns s as a Tagger, or fails the test.
-func tagger(t *testing.T, s cache.Store) cache.Tagger {
+// setMembers writes n keys, p+"m0" onwards, in one SetMulti, and returns
+// them: members for a tag.
+func setMembers(t *testing.T, s cache.Store, p string, n int) []string {
 	t.Helper()
-	tg, ok := s.(cache.Tagger)
-	if !ok {
-		t.Fatalf("%T is not a cache.Tagger", s)
+	keys := make([]string, n)
+	entries := make([]cache.Entry, n)
+	for i := range n {
+		keys[i] = fmt.Sprintf("%sm%d", p, i)
+		entries[i] = cache.Entry{Key: keys[i], Value: []byte("v"), TTL: time.Hour}
 	}
-	return tg
+	if err := s.SetMulti(t.Context(), entries); err != nil {
+		t.Fatal(err)
+	}
+	return keys
 }
 
 // tagSizer is a Tagger that reports the size of a tag's index.
@@ -39,28 +46,19 @@ func testTags(t *testing.T, s Store, p string) {
 	ctx := t.Context()
 	// More than one drain batch, and more keys in one call than a Lua
 	// script can unpack (about 8000).
-	var members []string
-	var entries []cache.Entry
-	for i := range 9500 {
-		k := fmt.Sprintf("%sm%d", p, i)
-		members = append(members, k)
-		entries = append(entries, cache.Entry{Key: k, Value: []byte("v"), TTL: time.Hour})
-	}
-	if err := s.SetMulti(ctx, entries); err != nil {
-		t.Fatal(err)
-	}
+	members := setMembers(t, s, p, 9500)
 	mustSet(t, s, p+"other", "v", time.Hour)
-	if err := tagger(t, s).AddToTag(ctx, p+"tag:{a}", time.Hour, members[:600]...); err != nil {
+	if err := as[cache.Tagger](t, s).AddToTag(ctx, p+"tag:{a}", time.Hour, members[:600]...); err != nil {
 		t.Fatal(err)
 	}
-	if err := tagger(t, s).AddToTag(ctx, p+"tag:{a}", time.Minute, members[600:]...); err != nil {
+	if err := as[cache.Tagger](t, s).AddToTag(ctx, p+"tag:{a}", time.Minute, members[600:]...); err != nil {
 		t.Fatal(err)
 	}
 	// A member that already expired counts as not existing.
-	if err := tagger(t, s).AddToTag(ctx, p+"tag:{a}", time.Minute, p+"gone"); err != nil {
+	if err := as[cache.Tagger](t, s).AddToTag(ctx, p+"tag:{a}", time.Minute, p+"gone"); err != nil {
 		t.Fatal(err)
 	}
-	n, err := tagger(t, s).DeleteTag(ctx, p+"tag:{a}")
+	n, err := as[cache.Tagger](t, s).DeleteTag(ctx, p+"tag:{a}")
 	if err != nil || n != len(members) {
 		t.Fatalf("DeleteTag = %d, %v; want %d", n, err, len(members))
 	}
@@ -68,10 +66,10 @@ func testTags(t *testing.T, s Store, p string) {
 		wantNotFound(t, s, k)
 	}
 	mustGet(t, s, p+"other")
-	if n, err := tagger(t, s).DeleteTag(ctx, p+"tag:{a}"); err != nil || n != 0 {
+	if n, err := as[cache.Tagger](t, s).DeleteTag(ctx, p+"tag:{a}"); err != nil || n != 0 {
 		t.Fatalf("second DeleteTag = %d, %v; want 0", n, err)
 	}
-	if n, err := tagger(t, s).DeleteTag(ctx, p+"tag:{never}"); err != nil || n != 0 {
+	if n, err := as[cache.Tagger](t, s).DeleteTag(ctx, p+"tag:{never}"); err != nil || n != 0 {
 		t.Fatalf("DeleteTag(unknown) = %d, %v; want 0", n, err)
 	}
 }
@@ -168,7 +166,7 @@ func testTagStaleTakeover(t *testing.T, s Store, p string) {
 	if err := search.Set(ctx, "q", "old"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "the logical expiry of the old value", func() bool {
+	testenv.Until(t, 5*time.Second, "the logical expiry of the old value", func() bool {
 		_, err := search.Get(ctx, "q")
 		return errors.Is(err, cache.ErrNotFound)
 	})
@@ -218,7 +216,7 @@ func testTagFootprint(t *testing.T, s Store, p string) {
 	// Live keys keep being added while the short ones expire; the index
 	// must come down to at most twice the live keys.
 	live := 0
-	eventually(t, 20*time.Second, "the index pruned to the live keys", func() bool {
+	testenv.Until(t, 20*time.Second, "the index pruned to the live keys", func() bool {
 		if err := long.Set(ctx, fmt.Sprint("l", live), "v"); err != nil {
 			t.Fatal(err)
 		}
@@ -239,17 +237,8 @@ func testTagFootprint(t *testing.T, s Store, p string) {
 // lost between the attempts.
 func testTagDeleteRetried(t *testing.T, s Store, p string) {
 	ctx := t.Context()
-	tg := tagger(t, s)
-	var keys []string
-	var entries []cache.Entry
-	for i := range 3000 {
-		k := fmt.Sprintf("%sm%d", p, i)
-		keys = append(keys, k)
-		entries = append(entries, cache.Entry{Key: k, Value: []byte("v"), TTL: time.Hour})
-	}
-	if err := s.SetMulti(ctx, entries); err != nil {
-		t.Fatal(err)
-	}
+	tg := as[cache.Tagger](t, s)
+	keys := setMembers(t, s, p, 3000)
 	tagKey := p + "tag:{r}"
 	if err := tg.AddToTag(ctx, tagKey, time.Hour, keys...); err != nil {
 		t.Fatal(err)

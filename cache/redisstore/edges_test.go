@@ -35,6 +35,21 @@ type doc struct {
 	Name string `json:"name"`
 }
 
+// newDocs builds a Cache on s and its family name of docs, failing the test
+// on an error.
+func newDocs(t *testing.T, s cache.Store, opts cache.Options, name string, fopts cache.FamilyOptions[doc]) (*cache.Cache, *cache.Family[doc]) {
+	t.Helper()
+	c, err := cache.New(s, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := cache.NewFamily(c, name, fopts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, f
+}
+
 func loadDoc(_ context.Context, id string) (doc, error) { return doc{ID: id, Name: "loaded"}, nil }
 
 // TestDeleteTagRetriedAfterTimeout: a tag invalidation whose first attempt
@@ -44,14 +59,7 @@ func loadDoc(_ context.Context, id string) (doc, error) { return doc{ID: id, Nam
 func TestDeleteTagRetriedAfterTimeout(t *testing.T) {
 	srv := redistest.Standalone(t)
 	s := redisstoretest.Open(t, redisstore.Options{Addrs: []string{srv.Addr()}, ReadTimeout: 100 * time.Millisecond, MaxRetries: -1, Track: []string{"search:"}})
-	c, err := cache.New(s, cache.Options{NearSize: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	search, err := cache.NewFamily(c, "search", cache.FamilyOptions[doc]{Tags: []string{"files"}, Near: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, search := newDocs(t, s, cache.Options{NearSize: 100}, "search", cache.FamilyOptions[doc]{Tags: []string{"files"}, Near: true})
 	ctx := t.Context()
 	for i := range 50 {
 		if _, err := search.GetOrLoad(ctx, fmt.Sprint("q", i), loadDoc); err != nil {
@@ -86,14 +94,7 @@ func TestDeleteTagRetriedAfterTimeout(t *testing.T) {
 func TestForeignValueAtTagKey(t *testing.T) {
 	s := redisstoretest.Open(t, redisstoretest.StandaloneOptions(t))
 	p := fmt.Sprintf("fv%d:", time.Now().UnixNano())
-	c, err := cache.New(s, cache.Options{Prefix: p})
-	if err != nil {
-		t.Fatal(err)
-	}
-	search, err := cache.NewFamily(c, "search", cache.FamilyOptions[doc]{Tags: []string{"files"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, search := newDocs(t, s, cache.Options{Prefix: p}, "search", cache.FamilyOptions[doc]{Tags: []string{"files"}})
 	ctx := t.Context()
 	if err := s.Set(ctx, p+"tag:{files}", []byte("x"), time.Hour); err != nil {
 		t.Fatal(err)
@@ -126,14 +127,7 @@ func TestOutOfMemory(t *testing.T) {
 	srv := redistest.Standalone(t, "--maxmemory", "4mb", "--maxmemory-policy", "noeviction")
 	rs := redisstoretest.Open(t, redisstore.Options{Addrs: []string{srv.Addr()}})
 	s := breaker.New(rs, breaker.Options{})
-	c, err := cache.New(s, cache.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := cache.NewFamily(c, "file", cache.FamilyOptions[doc]{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, files := newDocs(t, s, cache.Options{}, "file", cache.FamilyOptions[doc]{})
 	ctx := t.Context()
 	if _, err := files.GetOrLoad(ctx, "cached", loadDoc); err != nil {
 		t.Fatal(err)
@@ -174,14 +168,7 @@ func TestWrongTypeHeals(t *testing.T) {
 	rs := redisstoretest.Open(t, redisstoretest.StandaloneOptions(t))
 	s := breaker.New(rs, breaker.Options{})
 	p := fmt.Sprintf("wt%d:", time.Now().UnixNano())
-	c, err := cache.New(s, cache.Options{Prefix: p})
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := cache.NewFamily(c, "file", cache.FamilyOptions[doc]{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, files := newDocs(t, s, cache.Options{Prefix: p}, "file", cache.FamilyOptions[doc]{})
 	ctx := t.Context()
 	if _, err := files.GetOrLoad(ctx, "ok", loadDoc); err != nil {
 		t.Fatal(err)
@@ -219,14 +206,7 @@ func TestWrongTypeHeals(t *testing.T) {
 func TestOutageOneLoadPerKey(t *testing.T) {
 	srv := redistest.Standalone(t)
 	s := redisstoretest.Open(t, redisstore.Options{Addrs: []string{srv.Addr()}, MaxRetries: -1})
-	c, err := cache.New(s, cache.Options{FallbackLimit: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := cache.NewFamily(c, "file", cache.FamilyOptions[doc]{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, files := newDocs(t, s, cache.Options{FallbackLimit: 4}, "file", cache.FamilyOptions[doc]{})
 	srv.Kill()
 	var loads atomic.Int32
 	release := make(chan struct{})

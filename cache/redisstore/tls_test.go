@@ -66,26 +66,41 @@ func roundTrip(t *testing.T, s *redisstore.Store) {
 	}
 }
 
+// mustDial connects with opts, failing the test on an error; the store is
+// closed when the test and its subtests are done.
+func mustDial(t *testing.T, opts redisstore.Options) *redisstore.Store {
+	t.Helper()
+	s, err := redisstore.Dial(t.Context(), opts)
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// dialFails connects with opts and returns the error, failing the test
+// with msg if Dial succeeds.
+func dialFails(t *testing.T, opts redisstore.Options, msg string) error {
+	t.Helper()
+	s, err := redisstore.Dial(t.Context(), opts)
+	if err == nil {
+		s.Close()
+		t.Fatal(msg)
+	}
+	return err
+}
+
 // TestTLS connects to real TLS servers: server-verified, mutual, Cluster,
 // and the failures an operator meets (a private CA not given, no client
 // certificate where the server asks for one).
 func TestTLS(t *testing.T) {
 	t.Run("server verified", func(t *testing.T) {
-		s, err := redisstore.Dial(t.Context(), tlsOptions(t, redistest.EnvRedisTLSURL, testTLS(t, false)))
-		if err != nil {
-			t.Fatalf("Dial: %v", err)
-		}
-		defer s.Close()
-		roundTrip(t, s)
+		roundTrip(t, mustDial(t, tlsOptions(t, redistest.EnvRedisTLSURL, testTLS(t, false))))
 	})
 	t.Run("private CA not given", func(t *testing.T) {
 		opts := tlsOptions(t, redistest.EnvRedisTLSURL, &tls.Config{MinVersion: tls.VersionTLS12}) // the system's roots only
 		opts.DialTimeout = 2 * time.Second
-		s, err := redisstore.Dial(t.Context(), opts)
-		if err == nil {
-			s.Close()
-			t.Fatal("Dial trusted a certificate of a private CA without it")
-		}
+		err := dialFails(t, opts, "Dial trusted a certificate of a private CA without it")
 		if !errors.Is(err, redisstore.ErrTLS) || !strings.Contains(err.Error(), "authority") {
 			t.Errorf("Dial: %v; want ErrTLS naming the unknown authority", err)
 		}
@@ -93,31 +108,18 @@ func TestTLS(t *testing.T) {
 	t.Run("server name mismatch", func(t *testing.T) {
 		c := testTLS(t, false)
 		c.ServerName = "not-the-server.example"
-		s, err := redisstore.Dial(t.Context(), tlsOptions(t, redistest.EnvRedisTLSURL, c))
-		if err == nil {
-			s.Close()
-			t.Fatal("Dial accepted a certificate for another name")
-		}
+		err := dialFails(t, tlsOptions(t, redistest.EnvRedisTLSURL, c), "Dial accepted a certificate for another name")
 		if !errors.Is(err, redisstore.ErrTLS) {
 			t.Errorf("Dial: %v; want ErrTLS", err)
 		}
 	})
 	t.Run("mutual", func(t *testing.T) {
-		s, err := redisstore.Dial(t.Context(), tlsOptions(t, redistest.EnvRedisMTLSURL, testTLS(t, true)))
-		if err != nil {
-			t.Fatalf("Dial: %v", err)
-		}
-		defer s.Close()
-		roundTrip(t, s)
+		roundTrip(t, mustDial(t, tlsOptions(t, redistest.EnvRedisMTLSURL, testTLS(t, true))))
 	})
 	t.Run("mutual without a client certificate", func(t *testing.T) {
 		opts := tlsOptions(t, redistest.EnvRedisMTLSURL, testTLS(t, false))
 		opts.DialTimeout = 2 * time.Second
-		s, err := redisstore.Dial(t.Context(), opts)
-		if err == nil {
-			s.Close()
-			t.Fatal("Dial connected without the client certificate the server asks for")
-		}
+		err := dialFails(t, opts, "Dial connected without the client certificate the server asks for")
 		// With TLS 1.3 the server refuses the missing certificate after
 		// the handshake: the client sees its connection reset, so this is
 		// not told apart from a network failure (cmd/filecache adds a hint).
@@ -125,14 +127,10 @@ func TestTLS(t *testing.T) {
 	})
 	t.Run("cluster", func(t *testing.T) {
 		// With the client certificate in case the nodes ask for one.
-		s, err := redisstore.Dial(t.Context(), redisstore.Options{
+		s := mustDial(t, redisstore.Options{ // closed after the parallel conformance tests
 			Addrs: testenv.RequireList(t, redistest.EnvRedisTLSClusterNodes),
 			TLS:   testTLS(t, true),
 		})
-		if err != nil {
-			t.Fatalf("Dial: %v", err)
-		}
-		t.Cleanup(func() { s.Close() }) // after the parallel conformance tests
 		if got := s.Mode(); got != "cluster" {
 			t.Fatalf("Mode() = %q, want cluster", got)
 		}

@@ -35,11 +35,7 @@ newer version.`,
 			if out == "" {
 				return errors.New("--out FILE is required")
 			}
-			cfg, err := loadConfig(cmd, e)
-			if err != nil {
-				return err
-			}
-			store, err := openRedisStore(cmd.Context(), cfg, "backup")
+			cfg, store, err := openRedisStore(cmd, e)
 			if err != nil {
 				return err
 			}

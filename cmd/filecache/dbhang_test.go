@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"runtime"
 	"runtime/pprof"
 	"strings"
@@ -21,7 +20,6 @@ import (
 	"github.com/filecache/filecache/internal/sqltest"
 	"github.com/filecache/filecache/internal/testenv"
 	"github.com/google/go-cmp/cmp"
-	"github.com/jackc/pgx/v5"
 )
 
 // hangSlack is what an answer may take beyond DB_TIMEOUT on a loaded
@@ -33,35 +31,10 @@ const hangSlack = 4 * time.Second
 // shared standalone Redis.
 func proxiedPostgresBackend(t *testing.T) (e2eBackend, *faultproxy.Proxy, func() int) {
 	t.Helper()
-	direct := sqltest.PostgresDSN(t)
-	u, err := url.Parse(direct)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := faultproxy.New(t, u.Host)
-	u.Host = p.Addr()
-	app := "filecache-dbhang-" + e2eRandomHex(4)
-	q := u.Query()
-	q.Set("application_name", app)
-	u.RawQuery = q.Encode()
-	backends := func() int {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, direct)
-		if err != nil {
-			t.Fatalf("count backends: %v", err)
-		}
-		defer conn.Close(ctx)
-		var n int
-		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n); err != nil {
-			t.Fatalf("count backends: %v", err)
-		}
-		return n
-	}
+	dsn, p, backends := sqltest.ProxiedPostgres(t, "filecache-dbhang-"+e2eRandomHex(4))
 	b := e2eBackend{
 		name: "postgres-via-proxy/standalone",
-		dsn:  func(testing.TB) string { return u.String() },
+		dsn:  func(testing.TB) string { return dsn },
 		redis: func(t testing.TB) map[string]string {
 			return map[string]string{"REDIS_URL": testenv.Require(t, redistest.EnvRedisURL)}
 		},

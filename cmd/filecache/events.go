@@ -32,11 +32,7 @@ one JSON object per line with --json or when the output is not a terminal.`,
   filecache events --json | grep 0190a3c4-7d2e-7c4b-9a2f-3b6f0e1d2c3b`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd, e)
-			if err != nil {
-				return err
-			}
-			store, err := openRedisStore(cmd.Context(), cfg, "events")
+			cfg, store, err := openRedisStore(cmd, e)
 			if err != nil {
 				return err
 			}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"github.com/filecache/filecache/files"
 	"github.com/filecache/filecache/internal/redistest"
 	"github.com/filecache/filecache/internal/testenv"
+	"github.com/filecache/filecache/internal/tracing"
 	"github.com/redis/rueidis"
 )
 
@@ -341,6 +343,23 @@ func testConfig(t testing.TB, vars map[string]string) config.Config {
 		t.Fatalf("configuration: %v", err)
 	}
 	return cfg
+}
+
+// testApp opens the service on cfg as serve does, with the tracing of tr
+// (nil: none), closes it when the test ends, and returns it with its
+// handler.
+func testApp(t testing.TB, cfg config.Config, log *slog.Logger, tr *tracing.Provider) (*app, http.Handler) {
+	t.Helper()
+	a, err := openTracedApp(t.Context(), cfg, log, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	h, err := a.handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, h
 }
 
 // TestServeGracefulShutdown starts serve, holds a request in flight (its

@@ -1,36 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/filecache/filecache/internal/redistest"
 	"github.com/filecache/filecache/internal/sqltest"
+	"github.com/filecache/filecache/internal/testenv"
 	"github.com/redis/rueidis"
 )
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestRedisMemoryPolicy checks the start-up check of maxmemory and
 // maxmemory-policy on real servers: a server unfit for a cache is named in
@@ -58,16 +39,8 @@ func TestRedisMemoryPolicy(t *testing.T) {
 			if tc.set != "" {
 				vars["REDIS_SET_MAXMEMORY_POLICY"] = tc.set
 			}
-			var logs syncBuffer
-			a, err := openApp(t.Context(), testConfig(t, vars), slog.New(slog.NewJSONHandler(&logs, nil)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { a.Close() })
-			h, err := a.handler()
-			if err != nil {
-				t.Fatal(err)
-			}
+			var logs testenv.Buffer
+			a, h := testApp(t, testConfig(t, vars), slog.New(slog.NewJSONHandler(&logs, nil)), nil)
 			s := &e2eServer{Server: httptest.NewServer(h), app: a}
 			t.Cleanup(s.Close)
 

@@ -46,16 +46,7 @@ func obsApp(t *testing.T, vars map[string]string) (*app, http.Handler) {
 		env[k] = v
 	}
 	cfg := testConfig(t, env)
-	a, err := openApp(t.Context(), cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	h, err := a.handler()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a, h
+	return testApp(t, cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})), nil)
 }
 
 // obsPrefix returns a CACHE_PREFIX of its own for a test.

@@ -15,6 +15,7 @@ import (
 	"github.com/filecache/filecache/catalog"
 	"github.com/filecache/filecache/config"
 	"github.com/filecache/filecache/internal/redisinfo"
+	"github.com/spf13/cobra"
 )
 
 // memoryCheckTimeout bounds the start-up check of one node's memory policy.
@@ -166,15 +167,20 @@ func tlsHint(cfg config.Config, err error) string {
 	return ""
 }
 
-// openRedisStore connects to the configured Redis alone, at once: backup,
-// restore and events need no database.
-func openRedisStore(ctx context.Context, cfg config.Config, what string) (*redisstore.Store, error) {
-	if cfg.Redis.Mode == config.RedisNone {
-		return nil, fmt.Errorf("%s needs Redis: set REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINEL_ADDRS (or --redis-url, --redis-cluster-nodes, --redis-sentinel-addrs)", what)
-	}
-	store, err := redisstore.Dial(ctx, cfg.Redis.Options)
+// openRedisStore loads the configuration of cmd and connects to the
+// configured Redis alone, at once: backup, restore and events need no
+// database.
+func openRedisStore(cmd *cobra.Command, e env) (config.Config, *redisstore.Store, error) {
+	cfg, err := loadConfig(cmd, e)
 	if err != nil {
-		return nil, redisError(cfg, err)
+		return cfg, nil, err
 	}
-	return store, nil
+	if cfg.Redis.Mode == config.RedisNone {
+		return cfg, nil, fmt.Errorf("%s needs Redis: set REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINEL_ADDRS (or --redis-url, --redis-cluster-nodes, --redis-sentinel-addrs)", cmd.Name())
+	}
+	store, err := redisstore.Dial(cmd.Context(), cfg.Redis.Options)
+	if err != nil {
+		return cfg, nil, redisError(cfg, err)
+	}
+	return cfg, store, nil
 }

@@ -42,11 +42,7 @@ With --check it only verifies the file and prints its header, without Redis.`,
 			if check {
 				return checkBackup(e, in)
 			}
-			cfg, err := loadConfig(cmd, e)
-			if err != nil {
-				return err
-			}
-			store, err := openRedisStore(cmd.Context(), cfg, "restore")
+			_, store, err := openRedisStore(cmd, e)
 			if err != nil {
 				return err
 			}

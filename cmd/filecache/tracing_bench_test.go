@@ -66,15 +66,7 @@ func benchCachedGET(b *testing.B, tr *tracing.Provider) {
 	if tr != nil {
 		log = slog.New(tracing.LogHandler(log.Handler()))
 	}
-	a, err := openTracedApp(b.Context(), cfg, log, tr)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { a.Close() })
-	h, err := a.handler()
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, h := testApp(b, cfg, log, tr)
 	serve := func(method, path, body string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(method, path, strings.NewReader(body))
 		if body != "" {

@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/filecache/filecache/files"
 	"github.com/filecache/filecache/files/sqlstore"
@@ -21,42 +18,10 @@ import (
 // without deadlines the calls below hang until the fault ends.
 const slack = 3 * time.Second
 
-// proxiedPostgres returns the DSN of a fresh PostgreSQL schema reached
-// through a fault proxy, the proxy, the direct DSN, and the
-// application_name that marks the Store's connections in
-// pg_stat_activity.
-func proxiedPostgres(t *testing.T) (dsn string, p *faultproxy.Proxy, direct, app string) {
-	t.Helper()
-	direct = sqltest.PostgresDSN(t)
-	u, err := url.Parse(direct)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p = faultproxy.New(t, u.Host)
-	u.Host = p.Addr()
-	app = fmt.Sprintf("sqlstore-deadline-%d", time.Now().UnixNano())
-	q := u.Query()
-	q.Set("application_name", app)
-	u.RawQuery = q.Encode()
-	return u.String(), p, direct, app
-}
-
-// backends counts the server processes serving application app, asked on
-// a connection of its own.
-func backends(t *testing.T, direct, app string) int {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, direct)
-	if err != nil {
-		t.Fatalf("connect to count backends: %v", err)
-	}
-	defer conn.Close(ctx)
-	var n int
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n); err != nil {
-		t.Fatalf("count backends: %v", err)
-	}
-	return n
+// proxiedPostgres is sqltest.ProxiedPostgres with an application_name
+// for the Stores of this file.
+func proxiedPostgres(t *testing.T) (dsn string, p *faultproxy.Proxy, backends func() int) {
+	return sqltest.ProxiedPostgres(t, fmt.Sprintf("sqlstore-deadline-%d", time.Now().UnixNano()))
 }
 
 // within runs call and fails t unless it returns an error wrapping
@@ -100,7 +65,7 @@ func TestPostgresHangs(t *testing.T) {
 		poolSize = 4
 		writers  = 50
 	)
-	dsn, p, direct, app := proxiedPostgres(t)
+	dsn, p, backends := proxiedPostgres(t)
 	s := openStore(t, dsn, sqlstore.Options{Timeout: timeout, MaxOpenConns: poolSize})
 	f := create(t, s, newFile("before.txt"), "192.0.2.1", day0)
 	// Fill the pool, so that the hang freezes established connections.
@@ -145,7 +110,7 @@ func TestPostgresHangs(t *testing.T) {
 	if peak := p.PeakConns(); peak > 3*poolSize {
 		t.Fatalf("%d connections open at once through the proxy; want at most %d (pool %d)", peak, 3*poolSize, poolSize)
 	}
-	if n := backends(t, direct, app); n > 3*poolSize {
+	if n := backends(); n > 3*poolSize {
 		t.Fatalf("%d PostgreSQL backends of the Store while it hangs; want at most %d (pool %d)", n, 3*poolSize, poolSize)
 	}
 	t.Logf("%d writes failed within %v; peak %d connections (pool %d)", writers, took, p.PeakConns(), poolSize)
@@ -176,7 +141,7 @@ func TestPostgresHangs(t *testing.T) {
 	// clean-up (a cancel request, then Terminate), which may still be
 	// under way once the proxy forwards again: await their backends' end.
 	deadline := time.Now().Add(20 * time.Second)
-	for n := backends(t, direct, app); n > poolSize; n = backends(t, direct, app) {
+	for n := backends(); n > poolSize; n = backends() {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d backends 20s after recovery; the pool holds %d", n, poolSize)
 		}
@@ -189,7 +154,7 @@ func TestPostgresHangs(t *testing.T) {
 // hanging, and so do calls that need a new connection.
 func TestPostgresHangsAtConnect(t *testing.T) {
 	const timeout = 400 * time.Millisecond
-	dsn, p, _, _ := proxiedPostgres(t)
+	dsn, p, _ := proxiedPostgres(t)
 	p.Hang()
 	within(t, "Open", timeout, func() error {
 		s, err := sqlstore.Open(context.Background(), dsn, sqlstore.Options{Timeout: timeout})

@@ -1,6 +1,7 @@
 package sqlstore_test
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -89,6 +90,25 @@ func inTx[T any](t *testing.T, s *sqlstore.Store, fn func(tx files.Tx) (T, error
 		return err
 	})
 	return v, err
+}
+
+// download records a download of id in a transaction of s.
+func download(t *testing.T, s *sqlstore.Store, id string) error {
+	_, err := inTx(t, s, func(tx files.Tx) (files.FileMetadata, error) {
+		return tx.RecordDownload(t.Context(), id, "192.0.2.1", day0)
+	})
+	return err
+}
+
+// concurrently runs n calls of f at once and returns their errors.
+func concurrently(n int, f func() error) []error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = f() })
+	}
+	wg.Wait()
+	return errs
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -87,9 +87,7 @@ func TestOpenConcurrently(t *testing.T) {
 		for _, s := range stores {
 			for range perStore {
 				ww.Go(func() {
-					if _, err := inTx(t, s, func(tx files.Tx) (files.FileMetadata, error) {
-						return tx.RecordDownload(t.Context(), f.ID, "192.0.2.1", day0)
-					}); err != nil {
+					if err := download(t, s, f.ID); err != nil {
 						t.Errorf("RecordDownload: %v", err)
 					}
 				})

@@ -2,7 +2,6 @@ package sqlstore_test
 
 import (
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -99,19 +98,13 @@ func TestConcurrentUpdates(t *testing.T) {
 
 		t.Run("unconditional", func(t *testing.T) {
 			f := create(t, s, newFile("hot"), "", day0)
-			var wg sync.WaitGroup
-			errs := make(chan error, workers)
-			for range workers {
-				wg.Go(func() {
-					_, err := inTx(t, s, func(tx files.Tx) (files.FileMetadata, error) {
-						return tx.UpdateFile(t.Context(), f.ID, files.FilePatch{Name: ptr("hot")}, 0, day0)
-					})
-					errs <- err
+			errs := concurrently(workers, func() error {
+				_, err := inTx(t, s, func(tx files.Tx) (files.FileMetadata, error) {
+					return tx.UpdateFile(t.Context(), f.ID, files.FilePatch{Name: ptr("hot")}, 0, day0)
 				})
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
+				return err
+			})
+			for _, err := range errs {
 				if err != nil {
 					t.Errorf("UpdateFile: %v", err)
 				}
@@ -127,20 +120,14 @@ func TestConcurrentUpdates(t *testing.T) {
 
 		t.Run("if-match: one winner", func(t *testing.T) {
 			f := create(t, s, newFile("contended"), "", day0)
-			var wg sync.WaitGroup
-			errs := make(chan error, workers)
-			for range workers {
-				wg.Go(func() {
-					_, err := inTx(t, s, func(tx files.Tx) (files.FileMetadata, error) {
-						return tx.UpdateFile(t.Context(), f.ID, files.FilePatch{}, 1, day0)
-					})
-					errs <- err
+			errs := concurrently(workers, func() error {
+				_, err := inTx(t, s, func(tx files.Tx) (files.FileMetadata, error) {
+					return tx.UpdateFile(t.Context(), f.ID, files.FilePatch{}, 1, day0)
 				})
-			}
-			wg.Wait()
-			close(errs)
+				return err
+			})
 			won := 0
-			for err := range errs {
+			for _, err := range errs {
 				switch {
 				case err == nil:
 					won++
@@ -155,17 +142,11 @@ func TestConcurrentUpdates(t *testing.T) {
 
 		t.Run("downloads", func(t *testing.T) {
 			f := create(t, s, newFile("popular"), "", day0)
-			var wg sync.WaitGroup
-			for range workers {
-				wg.Go(func() {
-					if _, err := inTx(t, s, func(tx files.Tx) (files.FileMetadata, error) {
-						return tx.RecordDownload(t.Context(), f.ID, "192.0.2.1", day0)
-					}); err != nil {
-						t.Errorf("RecordDownload: %v", err)
-					}
-				})
+			for _, err := range concurrently(workers, func() error { return download(t, s, f.ID) }) {
+				if err != nil {
+					t.Errorf("RecordDownload: %v", err)
+				}
 			}
-			wg.Wait()
 			got, err := s.GetFile(t.Context(), f.ID)
 			if err != nil {
 				t.Fatal(err)

@@ -1,7 +1,6 @@
 package logagg_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,19 +11,11 @@ import (
 	"time"
 
 	"github.com/filecache/filecache/internal/logagg"
+	"github.com/filecache/filecache/internal/testenv"
 )
 
 // lines is a concurrency-safe buffer of JSON log lines.
-type lines struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
+type lines struct{ testenv.Buffer }
 
 type record struct {
 	Time     time.Time `json:"time"`
@@ -37,10 +28,8 @@ type record struct {
 
 func (l *lines) records(t *testing.T) []record {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []record
-	for line := range strings.Lines(l.buf.String()) {
+	for line := range strings.Lines(l.String()) {
 		var r record
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			t.Fatalf("bad log line %q: %v", line, err)

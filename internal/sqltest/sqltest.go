@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/filecache/filecache/internal/faultproxy"
 	"github.com/filecache/filecache/internal/testenv"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -82,6 +83,41 @@ func PostgresDSN(t testing.TB) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// ProxiedPostgres is PostgresDSN reached through a fault proxy, for tests
+// of a database that hangs or drops connections. It returns the DSN, whose
+// connections carry the application_name app, the proxy, and a count of
+// the server processes serving app, asked on a connection of its own that
+// bypasses the proxy.
+func ProxiedPostgres(t testing.TB, app string) (dsn string, p *faultproxy.Proxy, backends func() int) {
+	t.Helper()
+	direct := PostgresDSN(t)
+	u, err := url.Parse(direct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = faultproxy.New(t, u.Host)
+	u.Host = p.Addr()
+	q := u.Query()
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	backends = func() int {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, direct)
+		if err != nil {
+			t.Fatalf("sqltest: connect to count backends: %v", err)
+		}
+		defer conn.Close(ctx)
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n); err != nil {
+			t.Fatalf("sqltest: count backends: %v", err)
+		}
+		return n
+	}
+	return u.String(), p, backends
 }
 
 // Exec runs stmt on the database of dsn (from SQLiteDSN or PostgresDSN)

@@ -27,6 +27,9 @@
 // Timeouts bound a wait on a loaded machine: choose them generous (seconds),
 // never as a measure of speed.
 //
+// The README. ConfigTable reads the configuration table of README.md, for
+// the tests that hold it to the settings the code has.
+//
 // The functions taking a testing.TB must be called from the test's
 // goroutine, as t.Fatal requires; Poll is safe for concurrent use.
 package testenv

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -38,6 +41,24 @@ func TestRequire(t *testing.T) {
 				t.Errorf("message %q does not name the variable and scripts/test.sh", r.msg)
 			}
 		})
+	}
+}
+
+func TestConfigTable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "README.md")
+	readme := "# x\n| `NOT_HERE` | `1` |\n## Configuration\n\n" +
+		"| variable | default | meaning |\n| --- | --- | --- |\n" +
+		"| `CACHE_PREFIX` | `fc` | a | b |\n| `OTEL_SERVICE_NAME` |  `filecache`  | c |\n" +
+		"## Next\n| `AFTER` | `2` |\n"
+	if err := os.WriteFile(path, []byte(readme), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"CACHE_PREFIX": "`fc`", "OTEL_SERVICE_NAME": "`filecache`"}
+	if got := ConfigTable(t, path); !maps.Equal(got, want) {
+		t.Errorf("ConfigTable() = %q, want %q", got, want)
+	}
+	if r := run(t, func(r *recorder) { ConfigTable(r, filepath.Join(t.TempDir(), "none.md")) }); !r.fatal {
+		t.Error("ConfigTable of a missing file did not fail the test")
 	}
 }
 

@@ -59,6 +59,18 @@ func Eventually(t testing.TB, timeout time.Duration, check func() error) {
 	}
 }
 
+// Until is Eventually for a condition that has no error of its own: the
+// test fails naming what when cond does not hold within timeout.
+func Until(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	Eventually(t, timeout, func() error {
+		if cond() {
+			return nil
+		}
+		return errors.New(what)
+	})
+}
+
 // Await receives one value from ch and returns it, failing the test if
 // none arrives within timeout or ch is closed first.
 func Await[T any](t testing.TB, timeout time.Duration, ch <-chan T) T {

@@ -1,12 +1,11 @@
 package tracing_test
 
 import (
-	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/filecache/filecache/internal/testenv"
 	"github.com/filecache/filecache/internal/tracing"
 )
 
@@ -14,22 +13,11 @@ import (
 // the OTEL_* variables tracing honours (Variables), and the default
 // service name.
 func TestREADMEVariables(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(b)
-	start := strings.Index(text, "\n## Configuration")
-	if start < 0 {
-		t.Fatal("README.md has no Configuration section")
-	}
-	text = text[start+1:]
-	if end := strings.Index(text, "\n## "); end >= 0 {
-		text = text[:end]
-	}
-	rows := map[string]string{}
-	for _, m := range regexp.MustCompile("(?m)^\\| `(OTEL_[A-Z_]+)` \\| ([^|]*) \\|").FindAllStringSubmatch(text, -1) {
-		rows[m[1]] = strings.TrimSpace(m[2])
+	rows := testenv.ConfigTable(t, "../../README.md")
+	for v := range rows {
+		if !strings.HasPrefix(v, "OTEL_") {
+			delete(rows, v) // the service's own settings; config checks them
+		}
 	}
 	for _, v := range tracing.Variables {
 		if _, ok := rows[v]; !ok {

@@ -216,3 +216,12 @@ func checkID(v files.FileMetadata, id string) error {
 }
 
 var errShortBatch = errors.New("batch returned fewer values than keys")
+
+// decodeJSON decodes a value a raw client read, passing on its error.
+func decodeJSON(b []byte, err error) (files.FileMetadata, error) {
+	var v files.FileMetadata
+	if err == nil {
+		err = json.Unmarshal(b, &v)
+	}
+	return v, err
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"runtime/pprof"
@@ -10,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/filecache/filecache/cache"
 	"github.com/filecache/filecache/files"
 )
 
@@ -62,14 +62,30 @@ func (e *env) scenarios() []scenario {
 // checks that it got that key's file.
 func (e *env) readOp(get func(ctx context.Context, i int) (files.FileMetadata, error)) op {
 	n := len(e.ids)
-	return op{do: func(ctx context.Context, w *worker) error {
-		i := w.key(n)
+	read := e.checked(get)
+	return op{do: func(ctx context.Context, w *worker) error { return read(ctx, w.key(n)) }}
+}
+
+// missOp returns an op that deletes one of the worker's own keys (untimed)
+// and then reads it with get, checking that it got that key's file.
+func (e *env) missOp(keys []string, get func(ctx context.Context, i int) (files.FileMetadata, error)) op {
+	read := e.checked(get)
+	return op{
+		pre: func(ctx context.Context, w *worker) error { return e.del(ctx, keys[w.cur(w.ownKey())]) },
+		do:  func(ctx context.Context, w *worker) error { return read(ctx, w.last) },
+	}
+}
+
+// checked returns a read of the key of index i with get that checks that
+// it got that key's file.
+func (e *env) checked(get func(ctx context.Context, i int) (files.FileMetadata, error)) func(ctx context.Context, i int) error {
+	return func(ctx context.Context, i int) error {
 		v, err := get(ctx, i)
 		if err != nil {
 			return err
 		}
 		return checkID(v, e.ids[i])
-	}}
+	}
 }
 
 // indexed builds one string per key index.
@@ -81,41 +97,70 @@ func (e *env) indexed(f func(i int) string) []string {
 	return out
 }
 
+// seededFilecache connects a filecache instance (see newFilecacheCodec),
+// writes every value and, with near, warms the near cache.
+func (e *env) seededFilecache(ctx context.Context, near bool, codec cache.Codec[files.FileMetadata]) (*filecache, error) {
+	fc, err := e.newFilecacheCodec(ctx, near, codec)
+	if err != nil {
+		return nil, err
+	}
+	if err := fc.seed(ctx, e); err != nil {
+		fc.Close()
+		return nil, err
+	}
+	if near {
+		if err := fc.warmNear(ctx, e); err != nil {
+			fc.Close()
+			return nil, err
+		}
+	}
+	return fc, nil
+}
+
+// filecacheGet prepares a row that gets every key from a seeded filecache.
+func (e *env) filecacheGet(near bool, codec cache.Codec[files.FileMetadata]) func(ctx context.Context) (*prepared, error) {
+	return func(ctx context.Context) (*prepared, error) {
+		fc, err := e.seededFilecache(ctx, near, codec)
+		if err != nil {
+			return nil, err
+		}
+		return &prepared{close: fc.Close, op: e.readOp(func(ctx context.Context, i int) (files.FileMetadata, error) { return fc.files.Get(ctx, e.ids[i]) })}, nil
+	}
+}
+
+// seededGoCache connects a go-redis/cache instance and sets every value;
+// it returns the keys by index.
+func (e *env) seededGoCache(ctx context.Context, local bool) (*goCache, []string, error) {
+	gc := e.newGoCache(local)
+	keys := e.indexed(e.gcKey)
+	if err := gc.seed(ctx, e, keys); err != nil { // with local, Set fills the local cache too
+		gc.Close()
+		return nil, nil, err
+	}
+	return gc, keys, nil
+}
+
+// goCacheGet prepares a row that gets every key from a seeded
+// go-redis/cache.
+func (e *env) goCacheGet(local bool) func(ctx context.Context) (*prepared, error) {
+	return func(ctx context.Context) (*prepared, error) {
+		gc, keys, err := e.seededGoCache(ctx, local)
+		if err != nil {
+			return nil, err
+		}
+		return &prepared{close: gc.Close, op: e.readOp(func(ctx context.Context, i int) (files.FileMetadata, error) {
+			var v files.FileMetadata
+			err := gc.c.Get(ctx, keys[i], &v)
+			return v, err
+		})}, nil
+	}
+}
+
 // (1) Near hit: the value is in process.
 func (e *env) nearHit() scenario {
-	n := len(e.ids)
 	return scenario{name: "near", title: "near hit", rows: []row{
-		{library: "filecache (near cache)", prepare: func(ctx context.Context) (*prepared, error) {
-			fc, err := e.newFilecache(ctx, true)
-			if err != nil {
-				return nil, err
-			}
-			if err := fc.seed(ctx, e); err != nil {
-				fc.Close()
-				return nil, err
-			}
-			if err := fc.warmNear(ctx, e); err != nil {
-				fc.Close()
-				return nil, err
-			}
-			return &prepared{close: fc.Close, op: e.readOp(func(ctx context.Context, i int) (files.FileMetadata, error) { return fc.files.Get(ctx, e.ids[i]) })}, nil
-		}},
-		{library: "go-redis/cache (TinyLFU)", ref: true, prepare: func(ctx context.Context) (*prepared, error) {
-			gc := e.newGoCache(true)
-			keys := e.indexed(e.gcKey)
-			if err := gc.seed(ctx, e, keys); err != nil { // Set fills the local cache too
-				gc.Close()
-				return nil, err
-			}
-			return &prepared{close: gc.Close, op: op{do: func(ctx context.Context, w *worker) error {
-				i := w.key(n)
-				var v files.FileMetadata
-				if err := gc.c.Get(ctx, keys[i], &v); err != nil {
-					return err
-				}
-				return checkID(v, e.ids[i])
-			}}}, nil
-		}},
+		{library: "filecache (near cache)", prepare: e.filecacheGet(true, nil)},
+		{library: "go-redis/cache (TinyLFU)", ref: true, prepare: e.goCacheGet(true)},
 		{library: "rueidis DoCache + JSON", prepare: func(ctx context.Context) (*prepared, error) {
 			keys := e.indexed(e.rawKey)
 			if err := e.seedRaw(ctx, keys); err != nil {
@@ -126,12 +171,8 @@ func (e *env) nearHit() scenario {
 				return nil, err
 			}
 			get := func(ctx context.Context, i int) (files.FileMetadata, bool, error) {
-				var v files.FileMetadata
 				r := c.DoCache(ctx, c.B().Get().Key(keys[i]).Cache(), valueTTL)
-				b, err := r.AsBytes()
-				if err == nil {
-					err = json.Unmarshal(b, &v)
-				}
+				v, err := decodeJSON(r.AsBytes())
 				return v, r.IsCacheHit(), err
 			}
 			for i := range keys { // warm: the second read of a key is local
@@ -146,60 +187,20 @@ func (e *env) nearHit() scenario {
 					}
 				}
 			}
-			return &prepared{close: c.Close, op: op{do: func(ctx context.Context, w *worker) error {
-				i := w.key(n)
+			return &prepared{close: c.Close, op: e.readOp(func(ctx context.Context, i int) (files.FileMetadata, error) {
 				v, _, err := get(ctx, i)
-				if err != nil {
-					return err
-				}
-				return checkID(v, e.ids[i])
-			}}}, nil
+				return v, err
+			})}, nil
 		}},
 	}}
 }
 
 // (2) Redis hit: one round trip and a decode; no in-process cache.
 func (e *env) redisHit() scenario {
-	n := len(e.ids)
 	rows := []row{
-		{library: "filecache (Redis only)", prepare: func(ctx context.Context) (*prepared, error) {
-			fc, err := e.newFilecache(ctx, false)
-			if err != nil {
-				return nil, err
-			}
-			if err := fc.seed(ctx, e); err != nil {
-				fc.Close()
-				return nil, err
-			}
-			return &prepared{close: fc.Close, op: e.readOp(func(ctx context.Context, i int) (files.FileMetadata, error) { return fc.files.Get(ctx, e.ids[i]) })}, nil
-		}},
-		{library: "filecache (Redis only, msgpack codec)", prepare: func(ctx context.Context) (*prepared, error) {
-			fc, err := e.newFilecacheCodec(ctx, false, msgpackCodec{})
-			if err != nil {
-				return nil, err
-			}
-			if err := fc.seed(ctx, e); err != nil {
-				fc.Close()
-				return nil, err
-			}
-			return &prepared{close: fc.Close, op: e.readOp(func(ctx context.Context, i int) (files.FileMetadata, error) { return fc.files.Get(ctx, e.ids[i]) })}, nil
-		}},
-		{library: "go-redis/cache (Redis only)", ref: true, prepare: func(ctx context.Context) (*prepared, error) {
-			gc := e.newGoCache(false)
-			keys := e.indexed(e.gcKey)
-			if err := gc.seed(ctx, e, keys); err != nil {
-				gc.Close()
-				return nil, err
-			}
-			return &prepared{close: gc.Close, op: op{do: func(ctx context.Context, w *worker) error {
-				i := w.key(n)
-				var v files.FileMetadata
-				if err := gc.c.Get(ctx, keys[i], &v); err != nil {
-					return err
-				}
-				return checkID(v, e.ids[i])
-			}}}, nil
-		}},
+		{library: "filecache (Redis only)", prepare: e.filecacheGet(false, nil)},
+		{library: "filecache (Redis only, msgpack codec)", prepare: e.filecacheGet(false, msgpackCodec{})},
+		{library: "go-redis/cache (Redis only)", ref: true, prepare: e.goCacheGet(false)},
 		{library: "rueidis GET + JSON", prepare: func(ctx context.Context) (*prepared, error) {
 			keys := e.indexed(e.rawKey)
 			if err := e.seedRaw(ctx, keys); err != nil {
@@ -209,18 +210,9 @@ func (e *env) redisHit() scenario {
 			if err != nil {
 				return nil, err
 			}
-			return &prepared{close: c.Close, op: op{do: func(ctx context.Context, w *worker) error {
-				i := w.key(n)
-				b, err := c.Do(ctx, c.B().Get().Key(keys[i]).Build()).AsBytes()
-				if err != nil {
-					return err
-				}
-				var v files.FileMetadata
-				if err := json.Unmarshal(b, &v); err != nil {
-					return err
-				}
-				return checkID(v, e.ids[i])
-			}}}, nil
+			return &prepared{close: c.Close, op: e.readOp(func(ctx context.Context, i int) (files.FileMetadata, error) {
+				return decodeJSON(c.Do(ctx, c.B().Get().Key(keys[i]).Build()).AsBytes())
+			})}, nil
 		}},
 		{library: "go-redis GET + JSON", prepare: func(ctx context.Context) (*prepared, error) {
 			keys := e.indexed(e.rawKey)
@@ -228,18 +220,9 @@ func (e *env) redisHit() scenario {
 				return nil, err
 			}
 			rdb := newGoRedis(e.addr)
-			return &prepared{close: func() { rdb.Close() }, op: op{do: func(ctx context.Context, w *worker) error {
-				i := w.key(n)
-				b, err := rdb.Get(ctx, keys[i]).Bytes()
-				if err != nil {
-					return err
-				}
-				var v files.FileMetadata
-				if err := json.Unmarshal(b, &v); err != nil {
-					return err
-				}
-				return checkID(v, e.ids[i])
-			}}}, nil
+			return &prepared{close: func() { rdb.Close() }, op: e.readOp(func(ctx context.Context, i int) (files.FileMetadata, error) {
+				return decodeJSON(rdb.Get(ctx, keys[i]).Bytes())
+			})}, nil
 		}},
 	}
 	for _, db := range e.dbs {
@@ -267,32 +250,16 @@ func (e *env) missLoad(db database) scenario {
 					return nil, err
 				}
 			}
-			return &prepared{close: fc.Close, op: op{
-				pre: func(ctx context.Context, w *worker) error { return e.del(ctx, keys[w.cur(w.ownKey())]) },
-				do: func(ctx context.Context, w *worker) error {
-					id := e.ids[w.last]
-					v, err := fc.files.GetOrLoad(ctx, id, load)
-					if err != nil {
-						return err
-					}
-					return checkID(v, id)
-				},
-			}}, nil
+			return &prepared{close: fc.Close, op: e.missOp(keys, func(ctx context.Context, i int) (files.FileMetadata, error) {
+				return fc.files.GetOrLoad(ctx, e.ids[i], load)
+			})}, nil
 		}},
 		{library: "go-redis/cache Once", prepare: func(ctx context.Context) (*prepared, error) {
 			gc := e.newGoCache(false)
 			keys := e.indexed(e.gcKey)
-			return &prepared{close: gc.Close, op: op{
-				pre: func(ctx context.Context, w *worker) error { return e.del(ctx, keys[w.cur(w.ownKey())]) },
-				do: func(ctx context.Context, w *worker) error {
-					i := w.last
-					v, err := goCacheOnce(ctx, gc.c, keys[i], e.ids[i], load)
-					if err != nil {
-						return err
-					}
-					return checkID(v, e.ids[i])
-				},
-			}}, nil
+			return &prepared{close: gc.Close, op: e.missOp(keys, func(ctx context.Context, i int) (files.FileMetadata, error) {
+				return goCacheOnce(ctx, gc.c, keys[i], e.ids[i], load)
+			})}, nil
 		}},
 		{library: "rueidis GET+DB+SET by hand", ref: true, prepare: func(ctx context.Context) (*prepared, error) {
 			c, err := e.newRueidis(false)
@@ -300,17 +267,9 @@ func (e *env) missLoad(db database) scenario {
 				return nil, err
 			}
 			keys := e.indexed(e.rawKey)
-			return &prepared{close: c.Close, op: op{
-				pre: func(ctx context.Context, w *worker) error { return e.del(ctx, keys[w.cur(w.ownKey())]) },
-				do: func(ctx context.Context, w *worker) error {
-					i := w.last
-					v, err := rueidisGetOrLoad(ctx, c, keys[i], e.ids[i], db.repo)
-					if err != nil {
-						return err
-					}
-					return checkID(v, e.ids[i])
-				},
-			}}, nil
+			return &prepared{close: c.Close, op: e.missOp(keys, func(ctx context.Context, i int) (files.FileMetadata, error) {
+				return rueidisGetOrLoad(ctx, c, keys[i], e.ids[i], db.repo)
+			})}, nil
 		}},
 	}}
 }
@@ -323,19 +282,9 @@ func (e *env) batchGet() scenario {
 	window := func(w *worker) int { return w.key(n) }
 	fcRow := func(near bool) func(ctx context.Context) (*prepared, error) {
 		return func(ctx context.Context) (*prepared, error) {
-			fc, err := e.newFilecache(ctx, near)
+			fc, err := e.seededFilecache(ctx, near, nil)
 			if err != nil {
 				return nil, err
-			}
-			if err := fc.seed(ctx, e); err != nil {
-				fc.Close()
-				return nil, err
-			}
-			if near {
-				if err := fc.warmNear(ctx, e); err != nil {
-					fc.Close()
-					return nil, err
-				}
 			}
 			return &prepared{close: fc.Close, op: op{do: func(ctx context.Context, w *worker) error {
 				off := window(w)
@@ -359,10 +308,8 @@ func (e *env) batchGet() scenario {
 		{library: "filecache GetMany (Redis only)", prepare: fcRow(false)},
 		{library: "filecache GetMany (near cache)", prepare: fcRow(true)},
 		{library: "go-redis/cache Get loop", ref: true, prepare: func(ctx context.Context) (*prepared, error) {
-			gc := e.newGoCache(false)
-			keys := e.indexed(e.gcKey)
-			if err := gc.seed(ctx, e, keys); err != nil {
-				gc.Close()
+			gc, keys, err := e.seededGoCache(ctx, false)
+			if err != nil {
 				return nil, err
 			}
 			keys = append(keys, keys...)
@@ -396,12 +343,8 @@ func (e *env) batchGet() scenario {
 				}
 				out := make(map[string]files.FileMetadata, size)
 				for _, m := range msgs {
-					b, err := m.AsBytes()
+					v, err := decodeJSON(m.AsBytes())
 					if err != nil {
-						return err
-					}
-					var v files.FileMetadata
-					if err := json.Unmarshal(b, &v); err != nil {
 						return err
 					}
 					out[v.ID] = v
@@ -427,8 +370,8 @@ func (e *env) batchGet() scenario {
 					if !ok {
 						return errShortBatch
 					}
-					var v files.FileMetadata
-					if err := json.Unmarshal([]byte(s), &v); err != nil {
+					v, err := decodeJSON([]byte(s), nil)
+					if err != nil {
 						return err
 					}
 					out[v.ID] = v
@@ -459,8 +402,10 @@ func (e *env) mix(db database) scenario {
 			return err
 		})
 	}
-	// mixOp returns an op that writes writeShare% of the time.
-	mixOp := func(read func(ctx context.Context, i int) error, invalidate func(ctx context.Context, i int) error) op {
+	// mixOp returns an op that writes writeShare% of the time and otherwise
+	// reads with get, checking the value.
+	mixOp := func(get func(ctx context.Context, i int) (files.FileMetadata, error), invalidate func(ctx context.Context, i int) error) op {
+		read := e.checked(get)
 		return op{do: func(ctx context.Context, w *worker) error {
 			i := w.key(n)
 			if w.rng.IntN(100) < writeShare {
@@ -479,12 +424,8 @@ func (e *env) mix(db database) scenario {
 				return nil, err
 			}
 			return &prepared{close: fc.Close, op: mixOp(
-				func(ctx context.Context, i int) error {
-					v, err := fc.files.GetOrLoad(ctx, e.ids[i], load)
-					if err != nil {
-						return err
-					}
-					return checkID(v, e.ids[i])
+				func(ctx context.Context, i int) (files.FileMetadata, error) {
+					return fc.files.GetOrLoad(ctx, e.ids[i], load)
 				},
 				func(ctx context.Context, i int) error { _, err := fc.files.Delete(ctx, e.ids[i]); return err },
 			)}, nil
@@ -493,12 +434,8 @@ func (e *env) mix(db database) scenario {
 			gc := e.newGoCache(true)
 			keys := e.indexed(e.gcKey)
 			return &prepared{close: gc.Close, op: mixOp(
-				func(ctx context.Context, i int) error {
-					v, err := goCacheOnce(ctx, gc.c, keys[i], e.ids[i], load)
-					if err != nil {
-						return err
-					}
-					return checkID(v, e.ids[i])
+				func(ctx context.Context, i int) (files.FileMetadata, error) {
+					return goCacheOnce(ctx, gc.c, keys[i], e.ids[i], load)
 				},
 				func(ctx context.Context, i int) error { return gc.c.Delete(ctx, keys[i]) },
 			)}, nil
@@ -510,25 +447,15 @@ func (e *env) mix(db database) scenario {
 			}
 			keys := e.indexed(e.rawKey)
 			return &prepared{close: c.Close, op: mixOp(
-				func(ctx context.Context, i int) error {
-					v, err := rueidisGetOrLoad(ctx, c, keys[i], e.ids[i], db.repo)
-					if err != nil {
-						return err
-					}
-					return checkID(v, e.ids[i])
+				func(ctx context.Context, i int) (files.FileMetadata, error) {
+					return rueidisGetOrLoad(ctx, c, keys[i], e.ids[i], db.repo)
 				},
 				func(ctx context.Context, i int) error { return c.Do(ctx, c.B().Del().Key(keys[i]).Build()).Error() },
 			)}, nil
 		}},
 		{library: db.name + ", no cache", prepare: func(ctx context.Context) (*prepared, error) {
 			return &prepared{close: func() {}, op: mixOp(
-				func(ctx context.Context, i int) error {
-					v, err := db.repo.GetFile(ctx, e.ids[i])
-					if err != nil {
-						return err
-					}
-					return checkID(v, e.ids[i])
-				},
+				func(ctx context.Context, i int) (files.FileMetadata, error) { return db.repo.GetFile(ctx, e.ids[i]) },
 				func(context.Context, int) error { return nil },
 			)}, nil
 		}},
