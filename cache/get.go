@@ -116,6 +116,7 @@ func (f *Family[T]) drop(ctx context.Context, key string, raw []byte) {
 	f.stats.corrupt.Add(1)
 	if raw == nil {
 		_, _ = f.c.store.Delete(ctx, key)
+		f.dropNear(key) // this process's own delete is not notified to it
 		return
 	}
 	_, _ = f.c.store.CompareAndSet(ctx, key, raw, nil, 0)

@@ -82,10 +82,25 @@ func (n *near[T]) get(key string) (T, bool) {
 }
 
 // reserve marks key as being read and returns the token that fill needs, or
-// 0 if another read of key is already in flight.
+// 0 if another read of key is already in flight. A value held at key is
+// dropped: the read goes to the store because that value was not served
+// (its notifications were not confirmed recently), and it cannot be kept.
+// The read may take the lease (SET NX), and Redis reports a key changed
+// by several clients in one event-loop iteration as changed by the last of
+// them only, so a lease taken right after another client's delete (both
+// released at once by the end of a CLIENT PAUSE or a stall) hides that
+// delete from this process's NOLOOP tracking.
 func (n *near[T]) reserve(key string) uint64 {
 	token := n.tokens.Add(1)
-	if _, ok := n.c.SetIfAbsent(key, nearEntry[T]{token: token, ttl: n.reserveTTL}); !ok {
+	reserved := false
+	n.c.Compute(key, func(cur nearEntry[T], found bool) (nearEntry[T], otter.ComputeOp) {
+		if found && cur.token != 0 {
+			return cur, otter.CancelOp // another read is in flight
+		}
+		reserved = true
+		return nearEntry[T]{token: token, ttl: n.reserveTTL}, otter.WriteOp
+	})
+	if !reserved {
 		return 0
 	}
 	return token

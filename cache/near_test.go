@@ -70,4 +70,19 @@ func TestNearReservation(t *testing.T) {
 	if n.reserve("file:5") == 0 {
 		t.Fatal("release did not drop the reservation")
 	}
+	// A read that goes to the store takes the place of the value the key
+	// held: that value is gone even if the read fills nothing.
+	tok = n.reserve("file:6")
+	n.fill("file:6", tok, "old", time.Minute)
+	tok = n.reserve("file:6")
+	if tok == 0 {
+		t.Fatal("a read was refused a reservation over a value")
+	}
+	if v, ok := n.get("file:6"); ok {
+		t.Fatalf("the value %q outlived a read of the store", v)
+	}
+	n.release("file:6", tok)
+	if v, ok := n.get("file:6"); ok {
+		t.Fatalf("the value %q came back after the read released", v)
+	}
 }

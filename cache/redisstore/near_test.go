@@ -319,3 +319,66 @@ func TestMissFillsNearCache(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnLeaseDoesNotHideAnotherDelete: Redis reports a key changed by
+// several clients in one event-loop iteration as changed by the last of
+// them only, and NOLOOP tracking does not tell a client of its own
+// changes. b deletes x, and a, whose near cache holds x but is distrusted
+// (its heartbeat stalls in the pause), looks x up and takes the lease right
+// after; CLIENT PAUSE releases both at once, so a is never told of b's
+// delete. a's near entry must not outlive its own lookup.
+func TestOwnLeaseDoesNotHideAnotherDelete(t *testing.T) {
+	srv := redistest.Standalone(t)
+	prefix := fmt.Sprintf("mask%08x:", rand.Uint32())
+	// Commands wait out the pause instead of timing out.
+	opts := redisstore.Options{Addrs: []string{srv.Addr()}, ReadTimeout: 10 * time.Second}
+	a := newInstance(t, opts, prefix)
+	b := newInstance(t, opts, prefix)
+	ctx := t.Context()
+	for _, id := range []string{"x", "probe"} {
+		if err := b.files.Set(ctx, id, file{ID: id, Version: 1}); err != nil {
+			t.Fatal(err)
+		}
+		awaitNearHit(t, a, id)
+	}
+
+	redisCLI(t, srv, "CLIENT", "PAUSE", "1000", "ALL")
+	deleted := make(chan error, 1)
+	go func() {
+		_, err := b.files.Delete(ctx, "x")
+		deleted <- err
+	}()
+	// b's UNLINK is queued first (the order is not guaranteed on a busy
+	// machine; the test then passes without exercising the edge); a's
+	// near cache is distrusted once its heartbeat is NearMaxLag late.
+	time.Sleep(200 * time.Millisecond)
+	release := make(chan struct{})
+	loaded := make(chan struct{}, 1)
+	go func() {
+		_, _ = a.files.GetOrLoad(ctx, "x", func(ctx context.Context, id string) (file, error) {
+			loaded <- struct{}{}
+			<-release
+			return file{}, errors.New("the test ends the load")
+		})
+	}()
+	defer close(release)
+	if err := <-deleted; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-loaded: // a took the lease after b's delete: the edge
+	case <-time.After(10 * time.Second):
+		t.Fatal("a's lookup did not load within 10s of the pause")
+	}
+	// Once a's near cache is trusted again (the probe is a near hit), x
+	// must not be answered from it.
+	awaitNearHit(t, a, "probe")
+	before := a.cache.Stats()[0].NearHits
+	v, err := a.files.Get(ctx, "x")
+	if a.cache.Stats()[0].NearHits != before {
+		t.Fatalf("a answered x from its near cache (%+v, %v) after b deleted it", v, err)
+	}
+	if err == nil && v.Version == 1 {
+		t.Fatalf("a answered the deleted version %+v", v)
+	}
+}
