@@ -138,12 +138,18 @@ func TestDeliveredMarkedInBatches(t *testing.T) {
 				id := enqueue(t, s, fmt.Sprint("k", i))
 				r.Delivered(t.Context(), id)
 			}
+			// With a poll interval and a grace of an hour, only the marks
+			// can empty the outbox of the entries enqueued after the
+			// relay's first complete drain.
 			testenv.Until(t, 10*time.Second, "every delivered entry marked done", func() bool { return pending(t, s) == 0 })
-			// The relay's first drain may take an entry between its commit
-			// and its writer's Delivered: harmless, and rare.
-			if st := r.Stats(); st.Delivered != 200 || st.Relayed > 10 {
-				t.Fatalf("stats %+v, want 200 delivered by writers, (almost) none relayed", st)
+			// That drain, run when the relay starts listening (on a busy
+			// machine, while the entries are being enqueued), may deliver
+			// again entries whose marks are still queued: harmless.
+			st := r.Stats()
+			if st.Delivered != 200 || st.Relayed >= 200 {
+				t.Fatalf("stats %+v, want 200 delivered by writers and marked, not all relayed again", st)
 			}
+			t.Logf("relayed again by the first drain: %d of 200", st.Relayed)
 		})
 	}
 }
