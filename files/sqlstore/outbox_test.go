@@ -196,7 +196,9 @@ func TestOutboxCorruptRow(t *testing.T) {
 
 func TestMarkDoneMany(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
-		s := e.newStore(t, sqlstore.Options{})
+		// 1,203 inserts in one transaction: under -race on a busy machine
+		// they outlast the default 3-s deadline, which is not the point.
+		s := e.newStore(t, sqlstore.Options{Timeout: time.Minute})
 		var ids []int64
 		err := s.WithTx(t.Context(), func(tx files.Tx) error {
 			for range 1203 {
