@@ -17,7 +17,7 @@ const warmWait = 10 * time.Second
 // of the app, one at a time: neither the request's deadline nor a client
 // that goes away stops one; closing the app does.
 type warmJobs struct {
-	wait   time.Duration   // how long run waits for its warming: warmWait
+	wait   time.Duration   // how long run waits for its warming: warmWait (under mu)
 	life   context.Context // ends when the app closes
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -62,6 +62,7 @@ func (w *warmJobs) run(ctx context.Context, c *catalog.Catalog, opts catalog.War
 	j := &warmJob{done: make(chan struct{})}
 	w.cur = j
 	w.wg.Add(1)
+	wait := w.wait
 	w.mu.Unlock()
 
 	opts.Progress = func(done catalog.WarmResult, _ int) {
@@ -81,7 +82,7 @@ func (w *warmJobs) run(ctx context.Context, c *catalog.Catalog, opts catalog.War
 		close(j.done)
 	}()
 
-	t := time.NewTimer(w.wait)
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	running := true
 	select {
