@@ -457,3 +457,33 @@ func TestNewRefuses(t *testing.T) {
 		t.Errorf("Check of a foreign key = %v, want ErrNotAudited", err)
 	}
 }
+
+// TestViewKeysNotTakenForFiles: the keys of the file views that are not
+// audited (file:info:{id}, file:meta:{id}) start with the audited file
+// family's name; a check must leave them alone, not compare them with the
+// file "info:{id}" that the database does not hold and delete them.
+func TestViewKeysNotTakenForFiles(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	f := e.createCached(t, 1)[0]
+	if _, _, err := e.cat.GetFileMeta(ctx, f.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.cat.GetFileInfo(ctx, f.ID); err != nil {
+		t.Fatal(err)
+	}
+	a := e.auditor(t, audit.Options{Rate: -1})
+	prefix := e.cache.Keyspace().Prefix
+	for _, family := range []string{catalog.FamilyFileMeta, catalog.FamilyFileInfo} {
+		key := prefix + family + ":" + f.ID
+		if _, err := a.Check(ctx, key); !errors.Is(err, audit.ErrNotAudited) {
+			t.Errorf("Check(%s) = %v, want ErrNotAudited", key, err)
+		}
+		if e.raw(t, key) == "" {
+			t.Errorf("%s was deleted", key)
+		}
+	}
+	if res, err := a.Check(ctx, e.fileKey(t, f.ID)); err != nil || res != audit.Consistent {
+		t.Errorf("Check of the file's own key = %v, %v, want Consistent", res, err)
+	}
+}

@@ -2,7 +2,6 @@ package audit
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -194,9 +193,6 @@ func New(c *cache.Cache, masters Masters, ob Outbox, families []Family, opts Opt
 		a.families = append(a.families, &f)
 		a.order = append(a.order, f.name)
 	}
-	// The longest prefix first, so that "file:info:1" is a key of
-	// "file:info", not the key "info:1" of "file".
-	slices.SortFunc(a.families, func(x, y *Family) int { return cmp.Compare(len(y.prefix), len(x.prefix)) })
 	slices.Sort(a.order)
 	if opts.Rate > 0 {
 		a.limit = rate.NewLimiter(rate.Limit(opts.Rate), 1)
@@ -223,9 +219,16 @@ func (a *Auditor) Stats() Stats {
 }
 
 // familyOf returns the audited family of key and the id it names, or nil.
+// The cache says which family a key belongs to, so that the key of a view
+// that is not audited ("file:meta:1") is never taken for an audited
+// family's ("meta:1" of "file").
 func (a *Auditor) familyOf(key string) (*Family, string) {
+	name, id, ok := a.cache.FamilyOf(key)
+	if !ok {
+		return nil, ""
+	}
 	for _, f := range a.families {
-		if id, ok := strings.CutPrefix(key, f.prefix); ok && id != "" {
+		if f.name == name {
 			return f, id
 		}
 	}

@@ -36,11 +36,10 @@ type Check[T any] func(ctx context.Context, id string, cached cache.Peeked[T]) (
 // disturbing the cache, and its Check. Make one with Versioned, Compared or
 // Checked; registering a family is one line beside the others.
 type Family struct {
-	name   string
-	prefix string   // the keys' prefix: cache prefix, name, ':'
-	tags   []string // tags whose invalidation covers every key of the family
-	peek   func(ctx context.Context, key string) (entry, error)
-	check  func(ctx context.Context, id string, e entry) (Verdict, error)
+	name  string
+	tags  []string // tags whose invalidation covers every key of the family
+	peek  func(ctx context.Context, key string) (entry, error)
+	check func(ctx context.Context, id string, e entry) (Verdict, error)
 }
 
 // Name returns the family's name.
@@ -63,15 +62,9 @@ func (e entry) comparable() bool {
 // invalidation drops every key of f (FamilyOptions.Tags): a pending outbox
 // entry with one of them is a write in flight for every key of f.
 func Checked[T any](f *cache.Family[T], check Check[T], tags ...string) Family {
-	key, err := f.Key("x")
-	if err != nil {
-		// "x" is a valid part for every keyspace.
-		panic(fmt.Sprintf("audit: key of family %s: %v", f.Name(), err))
-	}
 	return Family{
-		name:   f.Name(),
-		prefix: key[:len(key)-1],
-		tags:   tags,
+		name: f.Name(),
+		tags: tags,
 		peek: func(ctx context.Context, key string) (entry, error) {
 			p, err := f.Peek(ctx, key)
 			return entry{state: p.State, raw: p.Raw, peeked: p}, err

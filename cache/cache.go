@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -202,6 +203,29 @@ func New(store Store, opts Options) (*Cache, error) {
 
 // Keyspace returns the key builder of the cache.
 func (c *Cache) Keyspace() Keyspace { return c.keys }
+
+// FamilyOf returns the registered family that key belongs to and the part
+// after its name, or ok false for a key of no family. Family names may
+// nest ("file" and "file:meta"): the longest name that key starts with
+// wins, so "file:meta:1" is part "1" of "file:meta", never part "meta:1"
+// of "file".
+func (c *Cache) FamilyOf(key string) (family, part string, ok bool) {
+	rest, found := strings.CutPrefix(key, c.keys.Prefix)
+	if !found {
+		return "", "", false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name := range c.families {
+		if len(name) <= len(family) {
+			continue
+		}
+		if p, found := strings.CutPrefix(rest, name+":"); found && p != "" {
+			family, part, ok = name, p, true
+		}
+	}
+	return family, part, ok
+}
 
 // Ping checks that the store answers.
 func (c *Cache) Ping(ctx context.Context) error { return c.store.Ping(ctx) }
