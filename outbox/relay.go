@@ -96,7 +96,12 @@ type Relay struct {
 	full, poll chan struct{} // wake-ups: deliver everything, or what is past its grace
 	marks      chan int64
 	running    atomic.Bool
-	scheduled  atomic.Bool // a poll is scheduled after a SignalNew
+
+	// A poll after the grace of the newest signalled entry: one timer,
+	// re-armed when it fires before pollDue.
+	pmu       sync.Mutex
+	pollDue   time.Time
+	pollTimer *time.Timer // nil: none scheduled
 
 	// delivered is closed and replaced on every SignalDelivered: writers
 	// waiting in Failed look again.
@@ -322,19 +327,44 @@ func (r *Relay) listen(ctx context.Context) {
 		case SignalDelivered:
 			r.wakeDelivered()
 		case SignalNew:
-			if r.scheduled.CompareAndSwap(false, true) {
-				time.AfterFunc(r.opts.Grace+r.opts.Grace/10, func() {
-					r.scheduled.Store(false)
-					select {
-					case r.poll <- struct{}{}:
-					default:
-					}
-				})
-			}
+			r.schedulePoll(time.Now().Add(r.opts.Grace + r.opts.Grace/10))
 		}
 	}, r.Kick)
 	if err != nil && ctx.Err() == nil {
 		r.log.Warn("outbox signals lost; the relay polls", "err", err)
+	}
+}
+
+// schedulePoll asks for a poll at due or later. Signals that come while
+// a poll is scheduled push it back to the newest entry's due time rather
+// than being dropped: a poll takes only the entries past their grace, so
+// one that fired for the first of a burst would leave the rest to the
+// interval.
+func (r *Relay) schedulePoll(due time.Time) {
+	r.pmu.Lock()
+	defer r.pmu.Unlock()
+	if due.After(r.pollDue) {
+		r.pollDue = due
+	}
+	if r.pollTimer == nil {
+		r.pollTimer = time.AfterFunc(time.Until(due), r.firePoll)
+	}
+}
+
+// firePoll wakes Run for a poll, or re-arms the timer if a later signal
+// moved the due time.
+func (r *Relay) firePoll() {
+	r.pmu.Lock()
+	if wait := time.Until(r.pollDue); wait > 0 {
+		r.pollTimer.Reset(wait)
+		r.pmu.Unlock()
+		return
+	}
+	r.pollTimer = nil
+	r.pmu.Unlock()
+	select {
+	case r.poll <- struct{}{}:
+	default:
 	}
 }
 

@@ -298,6 +298,41 @@ func TestSignalsWakeOtherInstances(t *testing.T) {
 	up.await(t, "orphan", 10*time.Second)
 }
 
+// TestSignalsDuringScheduledPoll: a second writer that dies while the
+// poll scheduled by a first entry's signal is pending still has its entry
+// delivered after its own grace, not at the next poll of the interval.
+// (The relay once ignored signals while a poll was scheduled, and that poll
+// took only the entries past their grace when it fired.)
+func TestSignalsDuringScheduledPoll(t *testing.T) {
+	dsn := sqltest.PostgresDSN(t)
+	writer := openStore(t, dsn)
+	other := openStore(t, dsn)
+	up := newCache()
+	const grace = 500 * time.Millisecond
+	or := outbox.NewRelay(other, up.deliver, outbox.Options{Interval: time.Hour, Grace: grace})
+	run(t, or)
+	// A signal only reaches a relay that listens: probe until one entry is
+	// delivered (by the poll its signal scheduled).
+	var probes int
+	testenvEventually(t, func() bool {
+		probes++
+		key := fmt.Sprintf("probe%d", probes)
+		enqueue(t, writer, key)
+		time.Sleep(2 * grace) // the poll its signal scheduled, if heard
+		return up.has(key)
+	})
+	for round := range 3 {
+		first, second := fmt.Sprintf("first%d", round), fmt.Sprintf("second%d", round)
+		enqueue(t, writer, first)
+		// Past a tenth of the grace: the first signal's poll, when it
+		// fires, does not take the second entry as due.
+		time.Sleep(grace / 2)
+		enqueue(t, writer, second)
+		up.await(t, first, 10*time.Second)
+		up.await(t, second, 10*time.Second)
+	}
+}
+
 // testenvEventually polls cond for up to 10 s.
 func testenvEventually(t *testing.T, cond func() bool) {
 	t.Helper()
