@@ -103,6 +103,14 @@ type Options struct {
 	// up (cache.Confirmer); a negative value turns it off.
 	// Default: DefaultHeartbeat.
 	Heartbeat time.Duration
+	// ReplicaWait is how long Delete waits for a replica to acknowledge its
+	// UNLINKs (WAIT 1), on a deployment where every master has a connected
+	// replica (read at start and every 5 s; on others it sends no WAIT), so
+	// that a failover cannot bring deleted keys back. A delete that no
+	// replica acknowledged in time succeeds and is counted (Unreplicated);
+	// one whose master dies first fails. A negative value turns it off.
+	// Default: DefaultReplicaWait.
+	ReplicaWait time.Duration
 	// TracerProvider, if set, makes the Store's Redis commands spans of
 	// the callers' sampled traces (see TracerName). Default: nil, no
 	// tracing.
@@ -150,6 +158,13 @@ func (o *Options) setDefaults() error {
 	def(&o.MaxBackoff, DefaultMaxBackoff)
 	if o.Heartbeat == 0 {
 		o.Heartbeat = DefaultHeartbeat
+	}
+	if o.ReplicaWait == 0 {
+		o.ReplicaWait = DefaultReplicaWait
+	}
+	if o.ReplicaWait >= o.ReadTimeout {
+		// A delete's attempt would time out while WAIT still waits.
+		return fmt.Errorf("redisstore: ReplicaWait %v must be shorter than ReadTimeout %v", o.ReplicaWait, o.ReadTimeout)
 	}
 	if o.PoolSize <= 0 {
 		o.PoolSize = DefaultPoolSize
