@@ -10,6 +10,7 @@ import (
 	"github.com/filecache/filecache/cache/redisstore"
 	"github.com/filecache/filecache/catalog"
 	"github.com/filecache/filecache/files/sqlstore"
+	"github.com/filecache/filecache/internal/durfmt"
 	"github.com/filecache/filecache/metrics"
 	"github.com/spf13/pflag"
 )
@@ -94,7 +95,7 @@ func (o option) flagName() string {
 // verbatim (not trimmed) and never shown.
 func (o option) secret() bool { return o.typ == "secret" }
 
-func dur(d time.Duration) string { return shortDuration(d) }
+func dur(d time.Duration) string { return durfmt.Short(d) }
 
 // options lists every setting, pointing into c and t, in the order of
 // --help.
