@@ -3,14 +3,12 @@ package config
 import (
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/filecache/filecache/audit"
 	"github.com/filecache/filecache/cache"
 	"github.com/filecache/filecache/cache/redisstore"
 	"github.com/filecache/filecache/catalog"
 	"github.com/filecache/filecache/files/sqlstore"
-	"github.com/filecache/filecache/internal/durfmt"
 	"github.com/filecache/filecache/metrics"
 	"github.com/spf13/pflag"
 )
@@ -94,8 +92,6 @@ func (o option) flagName() string {
 // secret reports whether o holds a password or token: such a value is taken
 // verbatim (not trimmed) and never shown.
 func (o option) secret() bool { return o.typ == "secret" }
-
-func dur(d time.Duration) string { return durfmt.Short(d) }
 
 // options lists every setting, pointing into c and t, in the order of
 // --help.
