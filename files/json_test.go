@@ -10,6 +10,18 @@ import (
 	"github.com/filecache/filecache/files"
 )
 
+// wantJSON checks that v marshals to want.
+func wantJSON(t *testing.T, v any, want string) {
+	t.Helper()
+	got, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, string(got)); diff != "" {
+		t.Errorf("JSON (-want +got):\n%s", diff)
+	}
+}
+
 // TestJSON pins the wire form of the API's values (API.md).
 func TestJSON(t *testing.T) {
 	at := time.Date(2024, 3, 10, 12, 30, 15, 123456000, time.UTC)
@@ -47,15 +59,7 @@ func TestJSON(t *testing.T) {
 		},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := json.Marshal(tc.in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tc.want, string(got)); diff != "" {
-				t.Errorf("JSON (-want +got):\n%s", diff)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantJSON(t, tc.in, tc.want) })
 	}
 }
 
@@ -89,15 +93,7 @@ func TestViews(t *testing.T) {
 		{"meta", f.Meta(), `{"id":"0190a6b2-7c3e-7d4f-8a1b-2c3d4e5f6a7b","checksum":"` + sum + `","tags":["docs"],"uploader_ip":"203.0.113.7","version":3,"created_at":"2024-03-10T12:30:15.123456Z","updated_at":"2024-03-10T13:30:15.123456Z"}`},
 		{"meta without tags", files.FileMetadata{ID: f.ID}.Meta(), `{"id":"0190a6b2-7c3e-7d4f-8a1b-2c3d4e5f6a7b","checksum":"","tags":[],"uploader_ip":"","version":0,"created_at":"0001-01-01T00:00:00Z","updated_at":"0001-01-01T00:00:00Z"}`},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := json.Marshal(tc.in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tc.want, string(got)); diff != "" {
-				t.Errorf("JSON (-want +got):\n%s", diff)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantJSON(t, tc.in, tc.want) })
 	}
 
 	for _, tc := range []struct {
