@@ -1,9 +1,10 @@
 package audit
 
 import (
-	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/filecache/filecache/internal/durfmt"
 )
 
 // Result is the outcome of one check of a key.
@@ -224,23 +225,11 @@ func (c *counters) snapshot(rate float64, order []string) Stats {
 		s.Families = append(s.Families, fs)
 	}
 	for _, f := range c.follow {
-		fs := FollowUpStats{After: shortDuration(f.after), Results: map[string]uint64{}}
+		fs := FollowUpStats{After: durfmt.Short(f.after), Results: map[string]uint64{}}
 		for r := range nResults {
 			fs.Results[r.String()] = f.results[r].Load()
 		}
 		s.FollowUps = append(s.FollowUps, fs)
-	}
-	return s
-}
-
-// shortDuration formats d without zero trailing units: 1s, 10s, 1m, 1m30s.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
 	}
 	return s
 }

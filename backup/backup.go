@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/filecache/filecache/cache"
+	"github.com/filecache/filecache/internal/defaults"
 	"github.com/redis/rueidis"
 )
 
@@ -63,24 +65,11 @@ type WriteOptions struct {
 }
 
 func (o *WriteOptions) setDefaults() {
-	if o.Match == "" {
-		o.Match = "*"
-	}
-	if o.ScanCount <= 0 {
-		o.ScanCount = DefaultScanCount
-	}
-	if o.Batch <= 0 {
-		o.Batch = DefaultBatch
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = DefaultTimeout
-	}
-	switch {
-	case o.Retries == 0:
-		o.Retries = DefaultRetries
-	case o.Retries < 0:
-		o.Retries = 0
-	}
+	o.Match = cmp.Or(o.Match, "*")
+	defaults.Positive(&o.ScanCount, DefaultScanCount)
+	defaults.Positive(&o.Batch, DefaultBatch)
+	defaults.Positive(&o.Timeout, DefaultTimeout)
+	defaults.OrOff(&o.Retries, DefaultRetries)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -88,11 +77,7 @@ func (o *WriteOptions) setDefaults() {
 
 // Pattern returns the SCAN MATCH pattern of o: the escaped Prefix and Match.
 func (o WriteOptions) Pattern() string {
-	m := o.Match
-	if m == "" {
-		m = "*"
-	}
-	return cache.EscapeGlob(o.Prefix) + m
+	return cache.EscapeGlob(o.Prefix) + cmp.Or(o.Match, "*")
 }
 
 // Stats counts what Write, Verify or Restore did.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/filecache/filecache/internal/defaults"
 	"github.com/redis/rueidis"
 )
 
@@ -35,12 +36,8 @@ type RestoreOptions struct {
 }
 
 func (o *RestoreOptions) setDefaults() {
-	if o.Batch <= 0 {
-		o.Batch = DefaultBatch
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = DefaultTimeout
-	}
+	defaults.Positive(&o.Batch, DefaultBatch)
+	defaults.Positive(&o.Timeout, DefaultTimeout)
 	if o.Now == nil {
 		o.Now = time.Now
 	}

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -146,24 +147,16 @@ func New(store Store, opts Options) (*Cache, error) {
 	if opts.NearSize < 0 || opts.FallbackLimit < 0 || opts.FallbackWait < 0 || opts.RefusedWritesPause < 0 || opts.NearMaxLag < 0 {
 		return nil, errors.New("cache: NearSize, NearMaxLag, FallbackLimit, FallbackWait and RefusedWritesPause must be >= 0")
 	}
-	if opts.NearMaxLag == 0 {
-		opts.NearMaxLag = DefaultNearMaxLag
-	}
-	if opts.LeaseTTL == 0 {
-		opts.LeaseTTL = DefaultLeaseTTL
-	}
+	opts.NearMaxLag = cmp.Or(opts.NearMaxLag, DefaultNearMaxLag)
+	opts.LeaseTTL = cmp.Or(opts.LeaseTTL, DefaultLeaseTTL)
 	switch {
 	case opts.Jitter == 0:
 		opts.Jitter = DefaultJitter
 	case opts.Jitter < 0:
 		opts.Jitter = 0
 	}
-	if opts.FallbackWait == 0 {
-		opts.FallbackWait = DefaultFallbackWait
-	}
-	if opts.RefusedWritesPause == 0 {
-		opts.RefusedWritesPause = DefaultRefusedWritesPause
-	}
+	opts.FallbackWait = cmp.Or(opts.FallbackWait, DefaultFallbackWait)
+	opts.RefusedWritesPause = cmp.Or(opts.RefusedWritesPause, DefaultRefusedWritesPause)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

@@ -1,11 +1,13 @@
 package catalog
 
 import (
+	"cmp"
 	"log/slog"
 	"time"
 
 	"github.com/filecache/filecache/cache"
 	"github.com/filecache/filecache/files"
+	"github.com/filecache/filecache/internal/defaults"
 	"github.com/filecache/filecache/outbox"
 )
 
@@ -137,34 +139,23 @@ func (c *Catalog) CacheReadsSuspended() bool { return c.relay.Pending() }
 // c.
 func New(repo files.Repository, ob outbox.Store, c *cache.Cache, opts Options) (*Catalog, error) {
 	t := &opts.TTLs
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	def(&t.File, DefaultFileTTL)
-	def(&t.Info, DefaultInfoTTL)
-	def(&t.Meta, DefaultMetaTTL)
-	def(&t.Session, DefaultSessionTTL)
-	def(&t.Stats, DefaultStatsTTL)
-	def(&t.Search, DefaultSearchTTL)
-	def(&t.Settings, DefaultSettingsTTL)
-	def(&t.Negative, DefaultNegativeTTL)
+	defaults.Positive(&t.File, DefaultFileTTL)
+	defaults.Positive(&t.Info, DefaultInfoTTL)
+	defaults.Positive(&t.Meta, DefaultMetaTTL)
+	defaults.Positive(&t.Session, DefaultSessionTTL)
+	defaults.Positive(&t.Stats, DefaultStatsTTL)
+	defaults.Positive(&t.Search, DefaultSearchTTL)
+	defaults.Positive(&t.Settings, DefaultSettingsTTL)
+	defaults.Positive(&t.Negative, DefaultNegativeTTL)
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.InvalidateTimeout <= 0 {
-		opts.InvalidateTimeout = DefaultInvalidateTimeout
-	}
-	if opts.SessionFlush <= 0 {
-		opts.SessionFlush = DefaultSessionFlush
-	}
-	if opts.DownloadCoalesce == 0 {
-		opts.DownloadCoalesce = DefaultDownloadCoalesce
-	}
+	defaults.Positive(&opts.InvalidateTimeout, DefaultInvalidateTimeout)
+	defaults.Positive(&opts.SessionFlush, DefaultSessionFlush)
+	opts.DownloadCoalesce = cmp.Or(opts.DownloadCoalesce, DefaultDownloadCoalesce)
 	if err := opts.Loading.validate(); err != nil {
 		return nil, err
 	}

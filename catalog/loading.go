@@ -1,10 +1,12 @@
 package catalog
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 
 	"github.com/filecache/filecache/cache"
+	"github.com/filecache/filecache/internal/defaults"
 )
 
 // Defaults of Loading, for a file-metadata service: a reader with a stale
@@ -51,21 +53,9 @@ func (l Loading) validate() error {
 // withDefaults returns l with its defaults filled in and "off" as zero, as
 // cache.FamilyOptions takes them.
 func (l Loading) withDefaults() Loading {
-	switch {
-	case l.SoftTimeout == 0:
-		l.SoftTimeout = DefaultSoftTimeout
-	case l.SoftTimeout < 0:
-		l.SoftTimeout = 0
-	}
-	if l.FailSafeThrottle == 0 {
-		l.FailSafeThrottle = DefaultFailSafeThrottle
-	}
-	switch {
-	case l.EagerRefresh == 0:
-		l.EagerRefresh = DefaultEagerRefresh
-	case l.EagerRefresh < 0:
-		l.EagerRefresh = 0
-	}
+	defaults.OrOff(&l.SoftTimeout, DefaultSoftTimeout)
+	l.FailSafeThrottle = cmp.Or(l.FailSafeThrottle, DefaultFailSafeThrottle)
+	defaults.OrOff(&l.EagerRefresh, DefaultEagerRefresh)
 	return l
 }
 

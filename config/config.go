@@ -11,6 +11,7 @@ import (
 	"github.com/filecache/filecache/cache/redisstore"
 	"github.com/filecache/filecache/catalog"
 	"github.com/filecache/filecache/files/sqlstore"
+	"github.com/filecache/filecache/internal/durfmt"
 	"github.com/filecache/filecache/metrics"
 )
 
@@ -272,7 +273,7 @@ func (c Config) LogValue() slog.Value {
 			slog.Any("admin_token", c.HTTP.AdminToken),
 			slog.Int("rate_limit_per_minute", c.HTTP.RateLimitPerMinute),
 			slog.Any("trusted_proxies", proxies),
-			slog.String("shutdown_timeout", shortDuration(c.HTTP.ShutdownTimeout)),
+			slog.String("shutdown_timeout", dur(c.HTTP.ShutdownTimeout)),
 		),
 		slog.Group("database",
 			slog.String("driver", c.Database.Driver()),
@@ -290,7 +291,7 @@ func (c Config) LogValue() slog.Value {
 			slog.String("ttl_jitter", effectiveJitter(c.Cache.TTLJitter)),
 			slog.Int("near_size", c.Cache.NearSize),
 			slog.Bool("disabled", c.Cache.Disabled),
-			slog.String("fail_safe", shortDuration(c.Cache.FailSafe)),
+			slog.String("fail_safe", dur(c.Cache.FailSafe)),
 			slog.Int("fallback_limit", c.Cache.FallbackLimit),
 		),
 		slog.Group("metrics",
@@ -301,6 +302,10 @@ func (c Config) LogValue() slog.Value {
 	)
 }
 
+// dur renders a duration as --help and the logged configuration show it:
+// 15s, 5m, 1h30m.
+func dur(d time.Duration) string { return durfmt.Short(d) }
+
 // effective renders a duration setting: its default when zero ("default"
 // when def is unknown here), "off" when negative.
 func effective(d, def time.Duration) string {
@@ -310,9 +315,9 @@ func effective(d, def time.Duration) string {
 	case d == 0 && def == 0:
 		return "default"
 	case d == 0:
-		return shortDuration(def)
+		return dur(def)
 	}
-	return shortDuration(d)
+	return dur(d)
 }
 
 // effectiveJitter renders CACHE_TTL_JITTER like effective.
@@ -324,18 +329,6 @@ func effectiveJitter(j float64) string {
 		j = cache.DefaultJitter
 	}
 	return strconv.FormatFloat(j, 'g', -1, 64)
-}
-
-// shortDuration formats d without zero trailing units: 1h, 30m, 1h30m, 15s.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
 }
 
 func hasPrefixFold(s, prefix string) bool {

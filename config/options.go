@@ -3,7 +3,6 @@ package config
 import (
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/filecache/filecache/audit"
 	"github.com/filecache/filecache/cache"
@@ -93,8 +92,6 @@ func (o option) flagName() string {
 // secret reports whether o holds a password or token: such a value is taken
 // verbatim (not trimmed) and never shown.
 func (o option) secret() bool { return o.typ == "secret" }
-
-func dur(d time.Duration) string { return shortDuration(d) }
 
 // options lists every setting, pointing into c and t, in the order of
 // --help.

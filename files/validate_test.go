@@ -308,3 +308,12 @@ func TestValidationErrorUnwrap(t *testing.T) {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
 }
+
+// TestValidateIDAllocs holds ValidateID to no allocation for a valid id:
+// the catalog checks every id, near-cache hits included.
+func TestValidateIDAllocs(t *testing.T) {
+	id := files.NewID()
+	if n := testing.AllocsPerRun(100, func() { _ = files.ValidateID(id) }); n != 0 {
+		t.Errorf("ValidateID allocates %v times per call", n)
+	}
+}

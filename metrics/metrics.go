@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -136,24 +137,16 @@ func New(opts Options) (*Metrics, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if v := reflect.ValueOf(opts.Redis); opts.Redis != nil && v.Kind() == reflect.Pointer && v.IsNil() {
-		opts.Redis = nil // a nil *redisstore.Store: no Redis
-	}
-	if opts.RedisInfoInterval == 0 {
-		opts.RedisInfoInterval = DefaultRedisInfoInterval
-	}
-	if opts.RedisInfoTimeout == 0 {
-		opts.RedisInfoTimeout = DefaultRedisInfoTimeout
-	}
-	if opts.StatsLogInterval == 0 {
-		opts.StatsLogInterval = DefaultStatsLogInterval
-	}
-	if opts.CollectTimeout == 0 {
-		opts.CollectTimeout = DefaultCollectTimeout
-	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if v := reflect.ValueOf(opts.Redis); opts.Redis != nil && v.Kind() == reflect.Pointer && v.IsNil() {
+		opts.Redis = nil // a nil *redisstore.Store: no Redis
+	}
+	opts.RedisInfoInterval = cmp.Or(opts.RedisInfoInterval, DefaultRedisInfoInterval)
+	opts.RedisInfoTimeout = cmp.Or(opts.RedisInfoTimeout, DefaultRedisInfoTimeout)
+	opts.StatsLogInterval = cmp.Or(opts.StatsLogInterval, DefaultStatsLogInterval)
+	opts.CollectTimeout = cmp.Or(opts.CollectTimeout, DefaultCollectTimeout)
 	m := &Metrics{
 		reg:  prometheus.NewRegistry(),
 		opts: opts,

@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/filecache/filecache/internal/defaults"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -117,25 +119,14 @@ type Relay struct {
 
 // NewRelay returns a Relay over store that delivers with deliver.
 func NewRelay(store Store, deliver Deliver, opts Options) *Relay {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	def(&opts.Interval, DefaultInterval)
-	def(&opts.Grace, DefaultGrace)
-	def(&opts.PruneAfter, DefaultPruneAfter)
-	def(&opts.RetryBackoff, DefaultRetryBackoff)
-	def(&opts.MaxBackoff, DefaultMaxBackoff)
-	if opts.Handoff == 0 {
-		opts.Handoff = DefaultHandoff
-	}
-	if opts.Batch <= 0 {
-		opts.Batch = DefaultBatch
-	}
-	if opts.MaxAttempts <= 0 {
-		opts.MaxAttempts = DefaultMaxAttempts
-	}
+	defaults.Positive(&opts.Interval, DefaultInterval)
+	defaults.Positive(&opts.Grace, DefaultGrace)
+	defaults.Positive(&opts.PruneAfter, DefaultPruneAfter)
+	defaults.Positive(&opts.RetryBackoff, DefaultRetryBackoff)
+	defaults.Positive(&opts.MaxBackoff, DefaultMaxBackoff)
+	opts.Handoff = cmp.Or(opts.Handoff, DefaultHandoff)
+	defaults.Positive(&opts.Batch, DefaultBatch)
+	defaults.Positive(&opts.MaxAttempts, DefaultMaxAttempts)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

@@ -191,8 +191,7 @@ func TestFailedDeliveryIsRelayed(t *testing.T) {
 func TestPoisonEntrySetAside(t *testing.T) {
 	for _, db := range sqltest.Engines() {
 		t.Run(db.Name, func(t *testing.T) {
-			dsn := db.DSN(t)
-			s := openStore(t, dsn)
+			s := openStore(t, db.DSN(t))
 			c := newCache()
 			c.reject["poison"] = true
 			r := outbox.NewRelay(s, c.deliver, outbox.Options{

@@ -1,10 +1,12 @@
 package report
 
 import (
+	"cmp"
 	"time"
 
 	"github.com/filecache/filecache/audit"
 	"github.com/filecache/filecache/cache"
+	"github.com/filecache/filecache/internal/defaults"
 )
 
 // Defaults of Options.
@@ -74,26 +76,13 @@ type Options struct {
 }
 
 func (o *Options) setDefaults() {
-	def := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	def(&o.SampleKeys, DefaultSampleKeys)
-	def(&o.MaxScanKeys, DefaultMaxScanKeys)
-	def(&o.TopKeys, DefaultTopKeys)
-	if o.MinLookups == 0 {
-		o.MinLookups = DefaultMinLookups
-	}
-	if o.LowHitRatio <= 0 {
-		o.LowHitRatio = DefaultLowHitRatio
-	}
-	if o.ShortTTL <= 0 {
-		o.ShortTTL = DefaultShortTTL
-	}
-	if o.MemoryHigh <= 0 {
-		o.MemoryHigh = DefaultMemoryHigh
-	}
+	defaults.Positive(&o.SampleKeys, DefaultSampleKeys)
+	defaults.Positive(&o.MaxScanKeys, DefaultMaxScanKeys)
+	defaults.Positive(&o.TopKeys, DefaultTopKeys)
+	o.MinLookups = cmp.Or(o.MinLookups, DefaultMinLookups)
+	defaults.Positive(&o.LowHitRatio, DefaultLowHitRatio)
+	defaults.Positive(&o.ShortTTL, DefaultShortTTL)
+	defaults.Positive(&o.MemoryHigh, DefaultMemoryHigh)
 	if o.Now == nil {
 		o.Now = time.Now
 	}

@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode"
+
+	"github.com/filecache/filecache/internal/durfmt"
 )
 
 // WriteText writes the report as tables for a terminal.
@@ -110,14 +112,7 @@ func ttl(seconds float64) string {
 	if seconds <= 0 {
 		return "-"
 	}
-	s := time.Duration(seconds * float64(time.Second)).Round(time.Second).String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
+	return durfmt.Short(time.Duration(seconds * float64(time.Second)).Round(time.Second))
 }
 
 func maxmem(n int64) string {

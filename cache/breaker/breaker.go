@@ -25,6 +25,7 @@
 package breaker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,6 +34,7 @@ import (
 	"time"
 
 	"github.com/filecache/filecache/cache"
+	"github.com/filecache/filecache/internal/defaults"
 	"github.com/sony/gobreaker/v2"
 )
 
@@ -130,27 +132,13 @@ var (
 
 // New wraps inner.
 func New(inner cache.Store, opts Options) *Store {
-	if opts.ConsecutiveFailures == 0 {
-		opts.ConsecutiveFailures = DefaultConsecutiveFailures
-	}
-	if opts.FailureRatio <= 0 {
-		opts.FailureRatio = DefaultFailureRatio
-	}
-	if opts.MinRequests == 0 {
-		opts.MinRequests = DefaultMinRequests
-	}
-	if opts.Interval <= 0 {
-		opts.Interval = DefaultInterval
-	}
-	if opts.OpenTimeout <= 0 {
-		opts.OpenTimeout = DefaultOpenTimeout
-	}
-	if opts.Probes == 0 {
-		opts.Probes = DefaultProbes
-	}
-	if opts.Ramp == 0 {
-		opts.Ramp = DefaultRamp
-	}
+	opts.ConsecutiveFailures = cmp.Or(opts.ConsecutiveFailures, DefaultConsecutiveFailures)
+	defaults.Positive(&opts.FailureRatio, DefaultFailureRatio)
+	opts.MinRequests = cmp.Or(opts.MinRequests, DefaultMinRequests)
+	defaults.Positive(&opts.Interval, DefaultInterval)
+	defaults.Positive(&opts.OpenTimeout, DefaultOpenTimeout)
+	opts.Probes = cmp.Or(opts.Probes, DefaultProbes)
+	opts.Ramp = cmp.Or(opts.Ramp, DefaultRamp)
 	if opts.RampStart <= 0 || opts.RampStart > 1 {
 		opts.RampStart = DefaultRampStart
 	}

@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"cmp"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/filecache/filecache/internal/defaults"
 	"github.com/redis/rueidis"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -143,47 +145,23 @@ func (o *Options) setDefaults() error {
 			return fmt.Errorf("redisstore: address %q: want host:port", a)
 		}
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	def(&o.DialTimeout, DefaultDialTimeout)
-	def(&o.ReadTimeout, DefaultReadTimeout)
-	def(&o.WriteTimeout, DefaultWriteTimeout)
-	if o.KeepAlive == 0 {
-		o.KeepAlive = DefaultKeepAlive // negative stays: net.Dialer turns probes off
-	}
-	def(&o.RetryBackoff, DefaultRetryBackoff)
-	def(&o.MaxBackoff, DefaultMaxBackoff)
-	if o.Heartbeat == 0 {
-		o.Heartbeat = DefaultHeartbeat
-	}
-	if o.ReplicaWait == 0 {
-		o.ReplicaWait = DefaultReplicaWait
-	}
+	defaults.Positive(&o.DialTimeout, DefaultDialTimeout)
+	defaults.Positive(&o.ReadTimeout, DefaultReadTimeout)
+	defaults.Positive(&o.WriteTimeout, DefaultWriteTimeout)
+	o.KeepAlive = cmp.Or(o.KeepAlive, DefaultKeepAlive) // negative stays: net.Dialer turns probes off
+	defaults.Positive(&o.RetryBackoff, DefaultRetryBackoff)
+	defaults.Positive(&o.MaxBackoff, DefaultMaxBackoff)
+	o.Heartbeat = cmp.Or(o.Heartbeat, DefaultHeartbeat)
+	o.ReplicaWait = cmp.Or(o.ReplicaWait, DefaultReplicaWait) // negative stays: no WAIT
 	if o.ReplicaWait >= o.ReadTimeout {
 		// A delete's attempt would time out while WAIT still waits.
 		return fmt.Errorf("redisstore: ReplicaWait %v must be shorter than ReadTimeout %v", o.ReplicaWait, o.ReadTimeout)
 	}
-	if o.PoolSize <= 0 {
-		o.PoolSize = DefaultPoolSize
-	}
-	switch {
-	case o.MaxRetries == 0:
-		o.MaxRetries = DefaultMaxRetries
-	case o.MaxRetries < 0:
-		o.MaxRetries = 0
-	}
-	if o.ScanCount <= 0 {
-		o.ScanCount = DefaultScanCount
-	}
-	if o.DeleteBatch <= 0 {
-		o.DeleteBatch = DefaultDeleteBatch
-	}
-	if o.ClientName == "" {
-		o.ClientName = "filecache"
-	}
+	defaults.Positive(&o.PoolSize, DefaultPoolSize)
+	defaults.OrOff(&o.MaxRetries, DefaultMaxRetries)
+	defaults.Positive(&o.ScanCount, DefaultScanCount)
+	defaults.Positive(&o.DeleteBatch, DefaultDeleteBatch)
+	o.ClientName = cmp.Or(o.ClientName, "filecache")
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

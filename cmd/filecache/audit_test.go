@@ -5,7 +5,6 @@ import (
 	"crypto/md5"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -172,51 +171,16 @@ func TestServeAudits(t *testing.T) {
 		"DATABASE_URL":          sqltest.PostgresDSN(t),
 		"REDIS_URL":             testenv.Require(t, redistest.EnvRedisURL),
 		"CACHE_PREFIX":          "auditserve" + e2eRandomHex(6) + ":",
-		"LISTEN_ADDR":           "127.0.0.1:0",
-		"LOG_LEVEL":             "error",
 		"ADMIN_TOKEN":           testAdminToken,
 		"RATE_LIMIT_PER_MINUTE": "0",
 		"CACHE_AUDIT_RATE":      "20",
 	}
 	t.Cleanup(func() { dropKeys(t, vars["REDIS_URL"], vars["CACHE_PREFIX"]) })
-	cfg, err := config.Load(nil, mapLookup(vars))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	addrc, errc := make(chan string, 1), make(chan error, 1)
-	go func() { errc <- serve(ctx, cfg, func(addr string) { addrc <- addr }) }()
-	defer func() {
-		cancel()
-		if err := <-errc; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
-	var base string
-	select {
-	case addr := <-addrc:
-		base = "http://" + addr
-	case err := <-errc:
-		t.Fatalf("serve returned: %v", err)
-	}
+	p := startServe(t, vars)
 	call := func(method, path, body string) (int, []byte) {
 		t.Helper()
-		req, err := http.NewRequestWithContext(t.Context(), method, base+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+testAdminToken)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode, b
+		status, _, b := p.do(t, method, path, body, "Authorization", "Bearer "+testAdminToken)
+		return status, b
 	}
 	status, body := call("POST", "/v1/files", `{"name":"a.pdf","size":1,"content_type":"application/pdf"}`)
 	var f files.FileMetadata

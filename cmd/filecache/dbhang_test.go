@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -86,16 +85,6 @@ type adminStatsJSON struct {
 	} `json:"redis_memory"`
 }
 
-func readStats(t *testing.T, r e2eResponse) adminStatsJSON {
-	t.Helper()
-	wantStatus(t, r, http.StatusOK)
-	var st adminStatsJSON
-	if err := json.Unmarshal(r.body, &st); err != nil {
-		t.Fatalf("%v: %v", r, err)
-	}
-	return st
-}
-
 // TestDatabaseHangs freezes PostgreSQL behind a proxy (established
 // connections included) under a running service: writes answer 503 with
 // Retry-After within DB_TIMEOUT; 200 concurrent writes keep the database
@@ -112,7 +101,7 @@ func TestDatabaseHangs(t *testing.T) {
 	s := startE2EServer(t, b, map[string]string{"DB_TIMEOUT": timeout.String()})
 	f := s.create(t, files.NewFile{Name: "kept.txt", Size: 1, ContentType: "text/plain"})
 	s.get(t, f.ID) // cached now
-	readStats(t, s.admin(t, "GET", "/admin/cache/stats", nil))
+	readOK[adminStatsJSON](t, s.admin(t, "GET", "/admin/cache/stats", nil))
 
 	proxy.Hang()
 	r, took := s.timed(t, "PATCH", "/v1/files/"+f.ID, map[string]any{"name": "lost.txt"}, false)
@@ -122,7 +111,7 @@ func TestDatabaseHangs(t *testing.T) {
 	r, took = s.timed(t, "POST", "/admin/cache/warm", nil, true)
 	wantUnavailable(t, r, took, timeout)
 	r, took = s.timed(t, "GET", "/admin/cache/stats", nil, true)
-	st := readStats(t, r)
+	st := readOK[adminStatsJSON](t, r)
 	if st.Outbox.Error != "database unavailable" || st.Outbox.Pending != nil || st.Hits == nil || len(st.Families) == 0 || len(st.RedisMemory) == 0 || st.RedisMemory[0].UsedBytes == nil {
 		t.Fatalf("stats while PostgreSQL hangs: %s; want the cache side, and the outbox marked", r.body)
 	}
@@ -230,7 +219,7 @@ func TestDatabaseHangs(t *testing.T) {
 	if got, _ := s.get(t, f.ID); got.Name != "after.txt" {
 		t.Fatalf("GET after recovery: %+v", got)
 	}
-	st = readStats(t, s.admin(t, "GET", "/admin/cache/stats", nil))
+	st = readOK[adminStatsJSON](t, s.admin(t, "GET", "/admin/cache/stats", nil))
 	if st.Outbox.Error != "" || st.Outbox.Pending == nil {
 		t.Fatalf("stats after recovery: outbox %+v", st.Outbox)
 	}

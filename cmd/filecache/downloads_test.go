@@ -10,7 +10,6 @@ import (
 	"bufio"
 	"container/heap"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,8 +22,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/filecache/filecache/files"
 	"github.com/filecache/filecache/internal/redistest"
@@ -311,28 +308,8 @@ func scrapeMetric(t *testing.T, base, prefix string) float64 {
 // dbCount runs a count query on the database of dsn.
 func dbCount(t *testing.T, dsn, query string, args ...any) int64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	var n int64
-	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
-		db, err := sql.Open("sqlite", path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		if err := db.QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
-			t.Fatalf("%s: %v", query, err)
-		}
-		return n
-	}
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	if err := conn.QueryRow(ctx, query, args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
+	sqltest.Scan(t, dsn, &n, query, args...)
 	return n
 }
 

@@ -230,6 +230,18 @@ func decodeAs[T any](t testing.TB, r e2eResponse, status int) T {
 	return v
 }
 
+// readOK checks that r has status 200 and decodes the fields of T from its
+// JSON body; other fields are allowed, as T may be the part a test reads.
+func readOK[T any](t testing.TB, r e2eResponse) T {
+	t.Helper()
+	wantStatus(t, r, http.StatusOK)
+	var v T
+	if err := json.Unmarshal(r.body, &v); err != nil {
+		t.Fatalf("%v: decode %T: %v", r, v, err)
+	}
+	return v
+}
+
 // checkErrorBody reports what is wrong with an error response: it must be
 // JSON and exactly {"error": {"code": code, "message": "..."}} with a
 // non-empty message (any code when code is "").
@@ -853,16 +865,6 @@ type e2eCacheStats struct {
 	} `json:"redis_memory"`
 }
 
-func readAdminStats(t *testing.T, r e2eResponse) e2eCacheStats {
-	t.Helper()
-	wantStatus(t, r, http.StatusOK)
-	var st e2eCacheStats
-	if err := json.Unmarshal(r.body, &st); err != nil {
-		t.Fatalf("%v: %v", r, err)
-	}
-	return st
-}
-
 // testAdmin checks the cache administration: stats, invalidation by key,
 // tag and pattern, the report, and the token guard.
 func testAdmin(t *testing.T, s *e2eServer, b e2eBackend) {
@@ -888,7 +890,7 @@ func testAdmin(t *testing.T, s *e2eServer, b e2eBackend) {
 	}
 	miss(f.ID)
 	hit(f.ID)
-	st := readAdminStats(t, s.admin(t, "GET", "/admin/cache/stats", nil))
+	st := readOK[e2eCacheStats](t, s.admin(t, "GET", "/admin/cache/stats", nil))
 	i := slices.IndexFunc(st.Families, func(c e2eFamilyStats) bool { return c.Family == "file" })
 	if i < 0 || st.Families[i].Hits != 1 || st.Families[i].Misses != 1 || st.Hits < 1 || st.Misses < 1 || st.HitRatio <= 0 || st.HitRatio >= 1 {
 		t.Errorf("cache stats after a miss and a hit: %s", s.admin(t, "GET", "/admin/cache/stats", nil).body)

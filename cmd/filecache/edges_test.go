@@ -121,7 +121,7 @@ func TestSessionAndAdminUnderRedisFaults(t *testing.T) {
 	start := time.Now()
 	r := s.admin(t, "GET", "/admin/cache/stats", nil)
 	took := time.Since(start)
-	st := readStats(t, r)
+	st := readOK[adminStatsJSON](t, r)
 	if len(st.RedisMemory) != 1 || st.RedisMemory[0].Error != "unavailable" || st.RedisMemory[0].UsedBytes != nil ||
 		st.Outbox.Pending == nil || st.Outbox.Error != "" || st.Hits == nil {
 		t.Fatalf("stats with Redis killed: %s; want the database side, and Redis marked", r.body)
@@ -139,7 +139,7 @@ func TestSessionAndAdminUnderRedisFaults(t *testing.T) {
 	srv.Restart(t)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		st := readStats(t, s.admin(t, "GET", "/admin/cache/stats", nil))
+		st := readOK[adminStatsJSON](t, s.admin(t, "GET", "/admin/cache/stats", nil))
 		if len(st.RedisMemory) == 1 && st.RedisMemory[0].Error == "" && st.RedisMemory[0].UsedBytes != nil {
 			break
 		}

@@ -55,7 +55,7 @@ func TestRedisOutOfMemory(t *testing.T) {
 		t.Fatalf("GET after a PATCH under OOM: %+v (X-Cache %s), want the new name", got, r.header.Get("X-Cache"))
 	}
 
-	st := readStats(t, s.admin(t, "GET", "/admin/cache/stats", nil))
+	st := readOK[adminStatsJSON](t, s.admin(t, "GET", "/admin/cache/stats", nil))
 	if st.Breaker != "closed" {
 		t.Fatalf("breaker %q under OOM, want closed: error replies are not outages", st.Breaker)
 	}

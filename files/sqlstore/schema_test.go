@@ -1,16 +1,12 @@
 package sqlstore_test
 
 import (
-	"context"
-	"database/sql"
 	"strconv"
-	"strings"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/filecache/filecache/files"
 	"github.com/filecache/filecache/files/sqlstore"
+	"github.com/filecache/filecache/internal/sqltest"
 )
 
 // rawValue runs query on the database behind dsn, outside the Store, and
@@ -18,25 +14,7 @@ import (
 func rawValue(t *testing.T, dsn, query string) string {
 	t.Helper()
 	var v string
-	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
-		db, err := sql.Open("sqlite", path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		if err := db.QueryRowContext(t.Context(), query).Scan(&v); err != nil {
-			t.Fatalf("%s: %v", query, err)
-		}
-		return v
-	}
-	conn, err := pgx.Connect(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	if err := conn.QueryRow(t.Context(), query).Scan(&v); err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
+	sqltest.Scan(t, dsn, &v, query)
 	return v
 }
 

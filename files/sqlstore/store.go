@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -100,18 +101,10 @@ func (o Options) withDefaults(e engine) (Options, error) {
 	if o.MaxIdleConns == 0 || o.MaxIdleConns > o.MaxOpenConns {
 		o.MaxIdleConns = o.MaxOpenConns
 	}
-	if o.ConnMaxLifetime == 0 {
-		o.ConnMaxLifetime = DefaultConnMaxLifetime
-	}
-	if o.ConnMaxIdleTime == 0 {
-		o.ConnMaxIdleTime = DefaultConnMaxIdleTime
-	}
-	if o.BusyTimeout == 0 {
-		o.BusyTimeout = DefaultBusyTimeout
-	}
-	if o.Timeout == 0 {
-		o.Timeout = DefaultTimeout
-	}
+	o.ConnMaxLifetime = cmp.Or(o.ConnMaxLifetime, DefaultConnMaxLifetime)
+	o.ConnMaxIdleTime = cmp.Or(o.ConnMaxIdleTime, DefaultConnMaxIdleTime)
+	o.BusyTimeout = cmp.Or(o.BusyTimeout, DefaultBusyTimeout)
+	o.Timeout = cmp.Or(o.Timeout, DefaultTimeout)
 	if o.Now == nil {
 		o.Now = time.Now
 	}

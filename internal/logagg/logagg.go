@@ -20,6 +20,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/filecache/filecache/internal/defaults"
 )
 
 // Defaults of Options.
@@ -76,12 +78,8 @@ func New(inner slog.Handler, opts Options) *Handler {
 	if opts.Level == nil {
 		opts.Level = slog.LevelWarn
 	}
-	if opts.Interval <= 0 {
-		opts.Interval = DefaultInterval
-	}
-	if opts.MaxKeys <= 0 {
-		opts.MaxKeys = DefaultMaxKeys
-	}
+	defaults.Positive(&opts.Interval, DefaultInterval)
+	defaults.Positive(&opts.MaxKeys, DefaultMaxKeys)
 	return &Handler{inner: inner, st: &state{opts: opts, entries: map[key]*entry{}}}
 }
 

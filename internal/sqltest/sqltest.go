@@ -23,7 +23,8 @@ import (
 	"github.com/filecache/filecache/internal/testenv"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	_ "modernc.org/sqlite" // the "sqlite" driver of Exec
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver of Exec and Scan
+	_ "modernc.org/sqlite"             // the "sqlite" driver of Exec and Scan
 )
 
 // EnvDatabaseURL names the PostgreSQL database that tests make their
@@ -124,23 +125,35 @@ func ProxiedPostgres(t testing.TB, app string) (dsn string, p *faultproxy.Proxy,
 // outside any store under test: to break a row on purpose.
 func Exec(t testing.TB, dsn, stmt string) {
 	t.Helper()
-	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
-		db, err := sql.Open("sqlite", path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		if _, err := db.ExecContext(t.Context(), stmt); err != nil {
-			t.Fatalf("sqltest: %s: %v", stmt, err)
-		}
-		return
+	db := open(t, dsn)
+	defer db.Close()
+	if _, err := db.ExecContext(t.Context(), stmt); err != nil {
+		t.Fatalf("sqltest: %s: %v", stmt, err)
 	}
-	conn, err := pgx.Connect(t.Context(), dsn)
+}
+
+// Scan runs query with args on the database of dsn (from SQLiteDSN or
+// PostgresDSN) outside any store under test, and scans the one row it
+// yields into dest: to see what the tables hold.
+func Scan(t testing.TB, dsn string, dest any, query string, args ...any) {
+	t.Helper()
+	db := open(t, dsn)
+	defer db.Close()
+	if err := db.QueryRowContext(t.Context(), query, args...).Scan(dest); err != nil {
+		t.Fatalf("sqltest: %s: %v", query, err)
+	}
+}
+
+// open opens the database of dsn with the driver of its engine.
+func open(t testing.TB, dsn string) *sql.DB {
+	t.Helper()
+	driver, source := "pgx", dsn
+	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
+		driver, source = "sqlite", path
+	}
+	db, err := sql.Open(driver, source)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(t.Context(), stmt); err != nil {
-		t.Fatalf("sqltest: %s: %v", stmt, err)
-	}
+	return db
 }
