@@ -1,9 +1,9 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
-	"github.com/filecache/filecache/cache"
 	"log/slog"
 	"math"
 	"net"
@@ -12,6 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/filecache/filecache/cache"
+	"github.com/filecache/filecache/cache/redisstore"
 )
 
 // Validate checks every setting and returns one [*VarError] per problem,
@@ -189,6 +192,9 @@ func (c Config) validateRedis(v *validator) {
 	v.atLeast("REDIS_READ_TIMEOUT", r.ReadTimeout, time.Millisecond)
 	v.atLeast("REDIS_WRITE_TIMEOUT", r.WriteTimeout, time.Millisecond)
 	v.nonNegative("REDIS_POOL_SIZE", r.PoolSize)
+	if wait, read := cmp.Or(r.ReplicaWait, redisstore.DefaultReplicaWait), cmp.Or(r.ReadTimeout, redisstore.DefaultReadTimeout); wait >= read {
+		v.fail("REDIS_REPLICA_WAIT", "%v must be shorter than REDIS_READ_TIMEOUT (%v)", wait, read)
+	}
 }
 
 // ttl checks a cache TTL: zero (the default) or at least MinTTL.

@@ -1,7 +1,9 @@
 package redisstore_test
 
 import (
+	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -113,5 +115,55 @@ func TestDeleteWithoutReplicasSendsNoWait(t *testing.T) {
 	}
 	if got := infoField(t, srv, "commandstats", "cmdstat_wait"); got != "" {
 		t.Errorf("cmdstat_wait = %q, want no WAIT", got)
+	}
+}
+
+// TestDeleteWaitsOnEveryClusterMaster: in a Cluster whose masters have
+// replicas, each master that a Delete touches gets a WAIT after its
+// UNLINKs, and the replicas acknowledge them.
+func TestDeleteWaitsOnEveryClusterMaster(t *testing.T) {
+	ctx := t.Context()
+	addrs := testenv.RequireList(t, redistest.EnvRedisClusterNodes)
+	s, err := redisstore.New(ctx, redisstore.Options{Addrs: addrs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	masters, err := s.Masters(ctx)
+	if err != nil || len(masters) < 3 {
+		t.Fatalf("masters: %d, %v", len(masters), err)
+	}
+	waits := func() map[string]int64 {
+		out := map[string]int64{}
+		for addr, m := range masters {
+			info, err := m.Do(ctx, m.B().Info().Section("commandstats").Build()).ToString()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for line := range strings.Lines(info) {
+				if v, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_wait:calls="); ok {
+					out[addr], _ = strconv.ParseInt(v[:strings.IndexByte(v, ',')], 10, 64)
+				}
+			}
+		}
+		return out
+	}
+	before := waits()
+	// Enough keys that every master holds some.
+	keys := make([]string, 60)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("replicas-test:%d", i)
+	}
+	if _, err := s.Delete(ctx, keys...); err != nil {
+		t.Fatal(err)
+	}
+	after := waits()
+	for addr := range masters {
+		if after[addr] <= before[addr] {
+			t.Errorf("master %s: WAIT calls %d before the Delete, %d after", addr, before[addr], after[addr])
+		}
+	}
+	if n := s.Unreplicated(); n != 0 {
+		t.Errorf("Unreplicated = %d with every replica in sync", n)
 	}
 }
