@@ -374,6 +374,7 @@ func TestInvalid(t *testing.T) {
 		{map[string]string{"REDIS_KEEPALIVE": "-1s"}, []string{"REDIS_KEEPALIVE"}, "negative"},
 		{map[string]string{"REDIS_POOL_SIZE": "0"}, []string{"REDIS_POOL_SIZE"}, "at least 1"},
 		{map[string]string{"REDIS_REPLICA_WAIT": "500ms"}, []string{"REDIS_REPLICA_WAIT"}, "shorter than REDIS_READ_TIMEOUT (500ms)"},
+		{map[string]string{"REDIS_READ_TIMEOUT": "50ms", "REDIS_REPLICA_WAIT": "50ms"}, []string{"REDIS_REPLICA_WAIT"}, "shorter than REDIS_READ_TIMEOUT (50ms)"},
 		{map[string]string{"REDIS_REPLICA_WAIT": "200ms", "REDIS_READ_TIMEOUT": "100ms"}, []string{"REDIS_REPLICA_WAIT"}, "shorter than REDIS_READ_TIMEOUT (100ms)"},
 		{map[string]string{"REDIS_INFO_INTERVAL": "-1s"}, []string{"REDIS_INFO_INTERVAL"}, "0 turns it off"},
 		{map[string]string{"REDIS_POOL_SIZE": "1e3"}, []string{"REDIS_POOL_SIZE"}, "not an integer"},

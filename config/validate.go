@@ -192,8 +192,8 @@ func (c Config) validateRedis(v *validator) {
 	v.atLeast("REDIS_READ_TIMEOUT", r.ReadTimeout, time.Millisecond)
 	v.atLeast("REDIS_WRITE_TIMEOUT", r.WriteTimeout, time.Millisecond)
 	v.nonNegative("REDIS_POOL_SIZE", r.PoolSize)
-	if wait, read := cmp.Or(r.ReplicaWait, redisstore.DefaultReplicaWait), cmp.Or(r.ReadTimeout, redisstore.DefaultReadTimeout); wait >= read {
-		v.fail("REDIS_REPLICA_WAIT", "%v must be shorter than REDIS_READ_TIMEOUT (%v)", wait, read)
+	if read := cmp.Or(r.ReadTimeout, redisstore.DefaultReadTimeout); r.ReplicaWait >= read {
+		v.fail("REDIS_REPLICA_WAIT", "%v must be shorter than REDIS_READ_TIMEOUT (%v)", r.ReplicaWait, read)
 	}
 }
 

@@ -110,8 +110,9 @@ type Options struct {
 	// replica (read at start and every 5 s; on others it sends no WAIT), so
 	// that a failover cannot bring deleted keys back. A delete that no
 	// replica acknowledged in time succeeds and is counted (Unreplicated);
-	// one whose master dies first fails. A negative value turns it off.
-	// Default: DefaultReplicaWait.
+	// one whose master dies first fails. It must be shorter than
+	// ReadTimeout; a negative value turns it off. Default:
+	// DefaultReplicaWait, or half of a shorter ReadTimeout.
 	ReplicaWait time.Duration
 	// TracerProvider, if set, makes the Store's Redis commands spans of
 	// the callers' sampled traces (see TracerName). Default: nil, no
@@ -152,7 +153,10 @@ func (o *Options) setDefaults() error {
 	defaults.Positive(&o.RetryBackoff, DefaultRetryBackoff)
 	defaults.Positive(&o.MaxBackoff, DefaultMaxBackoff)
 	o.Heartbeat = cmp.Or(o.Heartbeat, DefaultHeartbeat)
-	o.ReplicaWait = cmp.Or(o.ReplicaWait, DefaultReplicaWait) // negative stays: no WAIT
+	if o.ReplicaWait == 0 {
+		// Within the attempt that carries it, whatever ReadTimeout is.
+		o.ReplicaWait = min(DefaultReplicaWait, o.ReadTimeout/2) // negative stays: no WAIT
+	}
 	if o.ReplicaWait >= o.ReadTimeout {
 		// A delete's attempt would time out while WAIT still waits.
 		return fmt.Errorf("redisstore: ReplicaWait %v must be shorter than ReadTimeout %v", o.ReplicaWait, o.ReadTimeout)
