@@ -49,8 +49,23 @@
 #   CLIENT_REQUESTS requests per client address and run [450]
 #   FILECACHE_BIN a filecache binary to use instead of building cmd/filecache
 #
+# Examples:
+#   bash scripts/bench-http.sh                          # every mode, ~3 min
+#   MODES="defaults off" bash scripts/bench-http.sh     # the ratios
+#   DURATION=5s WARMUP=2s MODES=defaults bash scripts/bench-http.sh
+#
 # It stops everything it started (by PID) and drops its schema on exit.
 set -euo pipefail
+
+if [[ ${1:-} == --help || ${1:-} == -h || ${1:-} == -help ]]; then
+	# The comment block above, without its '# ' and the shebang.
+	sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+	exit 0
+fi
+if [[ $# -gt 0 ]]; then
+	echo "bench-http: no arguments (configuration is by environment); see --help" >&2
+	exit 2
+fi
 
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
 FILES=${FILES:-1000}
