@@ -38,6 +38,7 @@ type config struct {
 	scenarios       map[string]bool // nil: all
 	json, markdown  bool
 	cpuprofile      string
+	memprofile      string
 }
 
 func main() {
@@ -72,6 +73,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.json, "json", false, "print JSON instead of a table")
 	fs.BoolVar(&c.markdown, "markdown", false, "print a Markdown table (README-ready)")
 	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	fs.StringVar(&c.memprofile, "memprofile", "", "write an allocation profile of the whole run to this file at its end")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -133,6 +135,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.memprofile != "" {
+		if err := writeAllocs(cfg.memprofile); err != nil {
+			return err
+		}
+	}
 	switch {
 	case cfg.json:
 		return rep.writeJSON(stdout)
@@ -140,4 +147,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return rep.writeMarkdown(stdout)
 	}
 	return rep.writeText(stdout)
+}
+
+// writeAllocs writes the allocs profile (every allocation since the start,
+// sampled) to path.
+func writeAllocs(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
