@@ -176,15 +176,6 @@ func (b *Background) Retries() uint64 {
 	return 0
 }
 
-// Unreplicated returns the Store's deletes that no replica acknowledged in
-// time, 0 before it has connected.
-func (b *Background) Unreplicated() uint64 {
-	if s := b.store.Load(); s != nil {
-		return s.Unreplicated()
-	}
-	return 0
-}
-
 // current returns the Store or ErrNotConnected.
 func (b *Background) current() (*Store, error) {
 	if s := b.store.Load(); s != nil {

@@ -105,15 +105,6 @@ type Options struct {
 	// up (cache.Confirmer); a negative value turns it off.
 	// Default: DefaultHeartbeat.
 	Heartbeat time.Duration
-	// ReplicaWait is how long Delete waits for a replica to acknowledge its
-	// UNLINKs (WAIT 1), on a deployment where every master has a connected
-	// replica (read at start and every 5 s; on others it sends no WAIT), so
-	// that a failover cannot bring deleted keys back. A delete that no
-	// replica acknowledged in time succeeds and is counted (Unreplicated);
-	// one whose master dies first fails. It must be shorter than
-	// ReadTimeout; a negative value turns it off. Default:
-	// DefaultReplicaWait, or half of a shorter ReadTimeout.
-	ReplicaWait time.Duration
 	// TracerProvider, if set, makes the Store's Redis commands spans of
 	// the callers' sampled traces (see TracerName). Default: nil, no
 	// tracing.
@@ -153,14 +144,6 @@ func (o *Options) setDefaults() error {
 	defaults.Positive(&o.RetryBackoff, DefaultRetryBackoff)
 	defaults.Positive(&o.MaxBackoff, DefaultMaxBackoff)
 	o.Heartbeat = cmp.Or(o.Heartbeat, DefaultHeartbeat)
-	if o.ReplicaWait == 0 {
-		// Within the attempt that carries it, whatever ReadTimeout is.
-		o.ReplicaWait = min(DefaultReplicaWait, o.ReadTimeout/2) // negative stays: no WAIT
-	}
-	if o.ReplicaWait >= o.ReadTimeout {
-		// A delete's attempt would time out while WAIT still waits.
-		return fmt.Errorf("redisstore: ReplicaWait %v must be shorter than ReadTimeout %v", o.ReplicaWait, o.ReadTimeout)
-	}
 	defaults.Positive(&o.PoolSize, DefaultPoolSize)
 	defaults.OrOff(&o.MaxRetries, DefaultMaxRetries)
 	defaults.Positive(&o.ScanCount, DefaultScanCount)

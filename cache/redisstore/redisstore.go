@@ -20,9 +20,6 @@ type Store struct {
 	opts    Options
 	retries atomic.Uint64
 
-	replicated   atomic.Bool   // every master has a replica: deletes WAIT
-	unreplicated atomic.Uint64 // deletes no replica acknowledged in time
-
 	mu          sync.Mutex                        // serializes Notify and Confirm
 	notifyList  atomic.Pointer[[]func([]string)]  // copy-on-write: read by the connections' readers
 	confirmList atomic.Pointer[[]func(time.Time)] // copy-on-write: read by the heartbeat
@@ -75,11 +72,6 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	s.stop = stop
 	if len(opts.Track) > 0 && opts.Heartbeat > 0 {
 		s.done.Go(func() { s.heartbeat(hctx) })
-	}
-	if opts.ReplicaWait > 0 {
-		// Known before the first delete; then followed.
-		s.replicated.Store(s.allReplicated(ctx))
-		s.done.Go(func() { s.watchReplicas(hctx) })
 	}
 	return s, nil
 }
@@ -211,35 +203,24 @@ func (s *Store) SetMulti(ctx context.Context, entries []cache.Entry) error {
 }
 
 // Delete implements cache.Store with UNLINK (the memory is freed off the
-// main thread), one key per command so that keys may live on any node. On
-// masters with replicas it returns once a replica has the deletes too (see
-// Options.ReplicaWait), so that a failover cannot bring the keys back.
+// main thread), one key per command so that keys may live on any node.
 func (s *Store) Delete(ctx context.Context, keys ...string) (int, error) {
 	if len(keys) == 0 {
 		return 0, nil
 	}
-	cmds := make(rueidis.Commands, len(keys), len(keys)+1)
+	cmds := make(rueidis.Commands, len(keys))
 	for i, k := range keys {
 		cmds[i] = s.cmd().Unlink().Key(k).Build().Pin()
 	}
-	cmds = s.withWait(cmds, keys)
 	n := 0
 	err := s.attempt(ctx, true, func(ctx context.Context) error {
 		n = 0
-		unacked := false
-		for i, r := range s.client.DoMulti(ctx, cmds...) {
+		for _, r := range s.client.DoMulti(ctx, cmds...) {
 			c, err := r.AsInt64()
 			if err != nil {
 				return err
 			}
-			if i < len(keys) {
-				n += int(c)
-			} else if c < 1 {
-				unacked = true
-			}
-		}
-		if unacked {
-			s.unreplicated.Add(1)
+			n += int(c)
 		}
 		return nil
 	})
