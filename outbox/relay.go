@@ -327,10 +327,10 @@ func (r *Relay) listen(ctx context.Context) {
 }
 
 // schedulePoll asks for a poll at due or later. Signals that come while
-// a poll is scheduled push it back to the newest entry's due time rather
-// than being dropped: a poll takes only the entries past their grace, so
-// one that fired for the first of a burst would leave the rest to the
-// interval.
+// a poll is scheduled are not dropped: the timer polls at the first due
+// time and again at the newest entry's, since a poll takes only the
+// entries past their grace, and one that fired for the first of a burst
+// would leave the rest to the interval.
 func (r *Relay) schedulePoll(due time.Time) {
 	r.pmu.Lock()
 	defer r.pmu.Unlock()
@@ -342,16 +342,16 @@ func (r *Relay) schedulePoll(due time.Time) {
 	}
 }
 
-// firePoll wakes Run for a poll, or re-arms the timer if a later signal
-// moved the due time.
+// firePoll wakes Run for a poll, and re-arms the timer if a later signal
+// moved the due time: under a steady stream of signals the relay polls
+// about once a grace, never only once the stream stops.
 func (r *Relay) firePoll() {
 	r.pmu.Lock()
 	if wait := time.Until(r.pollDue); wait > 0 {
 		r.pollTimer.Reset(wait)
-		r.pmu.Unlock()
-		return
+	} else {
+		r.pollTimer = nil
 	}
-	r.pollTimer = nil
 	r.pmu.Unlock()
 	select {
 	case r.poll <- struct{}{}:

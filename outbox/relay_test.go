@@ -332,6 +332,38 @@ func TestSignalsDuringScheduledPoll(t *testing.T) {
 	}
 }
 
+// TestSignalsInSteadyStream: entries whose writers die, signalled more
+// often than once a grace, are delivered while the stream goes on, not
+// only after it stops.
+func TestSignalsInSteadyStream(t *testing.T) {
+	dsn := sqltest.PostgresDSN(t)
+	writer := openStore(t, dsn)
+	other := openStore(t, dsn)
+	up := newCache()
+	const grace = time.Second
+	or := outbox.NewRelay(other, up.deliver, outbox.Options{Interval: time.Hour, Grace: grace})
+	run(t, or)
+	var probes int
+	testenvEventually(t, func() bool {
+		probes++
+		key := fmt.Sprintf("probe%d", probes)
+		enqueue(t, writer, key)
+		time.Sleep(2 * grace) // the poll its signal scheduled, if heard
+		return up.has(key)
+	})
+	// An entry every grace/4 for 8 graces: the first is due after one.
+	enqueue(t, writer, "stream0")
+	delivered := false
+	for i := 1; i <= 32 && !delivered; i++ {
+		time.Sleep(grace / 4)
+		enqueue(t, writer, fmt.Sprintf("stream%d", i))
+		delivered = up.has("stream0")
+	}
+	if !delivered {
+		t.Fatal("the stream's first entry was not delivered while entries kept coming for 8 graces")
+	}
+}
+
 // testenvEventually polls cond for up to 10 s.
 func testenvEventually(t *testing.T, cond func() bool) {
 	t.Helper()

@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/filecache/filecache/catalog"
 	"github.com/filecache/filecache/files"
 	"github.com/filecache/filecache/internal/redistest"
 	"github.com/filecache/filecache/internal/sqltest"
@@ -405,6 +406,13 @@ func TestDownloadLoad(t *testing.T) {
 			// Downloads leave the meta view alone; each invalidation of the
 			// info view costs each reader at most one miss, however few
 			// reads a loaded machine lets through between invalidations.
+			// The coalescing that the bounds above rest on: about one
+			// invalidation of the hot file's keys per DownloadCoalesce
+			// (twice that allowed, for keys that fall due apart), not one
+			// per download.
+			if most := 2*elapsed.Seconds()/catalog.DefaultDownloadCoalesce.Seconds() + 2; invs > most {
+				t.Errorf("%.0f download invalidations in %v, want at most %.0f (about one per %v)", invs, elapsed.Round(time.Millisecond), most, catalog.DefaultDownloadCoalesce)
+			}
 			if n := misses(metaReads); n > loadReaders {
 				t.Errorf("meta view: %d misses of %d reads (hit ratio %.4f), want at most %d (one a reader)", n, len(metaReads), metaRatio, loadReaders)
 			}
