@@ -486,4 +486,17 @@ func TestViewKeysNotTakenForFiles(t *testing.T) {
 	if res, err := a.Check(ctx, e.fileKey(t, f.ID)); err != nil || res != audit.Consistent {
 		t.Errorf("Check of the file's own key = %v, %v, want Consistent", res, err)
 	}
+	// A family this process does not register (a newer version's, in a
+	// rolling deploy) nested under the file family: its key fails the
+	// check, it is not deleted as a file found missing.
+	thumb := prefix + catalog.FamilyFile + ":thumb:" + f.ID
+	if err := e.redis.Set(ctx, thumb, []byte(e.raw(t, e.fileKey(t, f.ID))), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := a.Check(ctx, thumb); err == nil || res == audit.Inconsistent {
+		t.Errorf("Check(%s) = %v, %v, want a failed check", thumb, res, err)
+	}
+	if e.raw(t, thumb) == "" {
+		t.Errorf("%s was deleted", thumb)
+	}
 }

@@ -33,8 +33,15 @@ func (c *Catalog) AuditFamilies() []audit.Family {
 	}
 }
 
-// loadFile reads a file for the cache: a missing row is cache.ErrNotFound.
+// loadFile reads a file for the auditor: a missing row is
+// cache.ErrNotFound. An id that is not a UUID fails the check instead: it
+// is the key of another family nested under "file:" (one this process does
+// not know, such as a newer version's during a rolling deploy), never a
+// file found missing and to be deleted.
 func (c *Catalog) loadFile(ctx context.Context, id string) (files.FileMetadata, error) {
+	if err := files.ValidateID(id); err != nil {
+		return files.FileMetadata{}, err
+	}
 	f, err := c.repo.GetFile(ctx, id)
 	return f, notFound(err)
 }
