@@ -303,23 +303,8 @@ func TestSignalsWakeOtherInstances(t *testing.T) {
 // (The relay once ignored signals while a poll was scheduled, and that poll
 // took only the entries past their grace when it fired.)
 func TestSignalsDuringScheduledPoll(t *testing.T) {
-	dsn := sqltest.PostgresDSN(t)
-	writer := openStore(t, dsn)
-	other := openStore(t, dsn)
-	up := newCache()
 	const grace = 500 * time.Millisecond
-	or := outbox.NewRelay(other, up.deliver, outbox.Options{Interval: time.Hour, Grace: grace})
-	run(t, or)
-	// A signal only reaches a relay that listens: probe until one entry is
-	// delivered (by the poll its signal scheduled).
-	var probes int
-	testenvEventually(t, func() bool {
-		probes++
-		key := fmt.Sprintf("probe%d", probes)
-		enqueue(t, writer, key)
-		time.Sleep(2 * grace) // the poll its signal scheduled, if heard
-		return up.has(key)
-	})
+	writer, up := signalledRelay(t, grace)
 	for round := range 3 {
 		first, second := fmt.Sprintf("first%d", round), fmt.Sprintf("second%d", round)
 		enqueue(t, writer, first)
@@ -336,21 +321,8 @@ func TestSignalsDuringScheduledPoll(t *testing.T) {
 // often than once a grace, are delivered while the stream goes on, not
 // only after it stops.
 func TestSignalsInSteadyStream(t *testing.T) {
-	dsn := sqltest.PostgresDSN(t)
-	writer := openStore(t, dsn)
-	other := openStore(t, dsn)
-	up := newCache()
 	const grace = time.Second
-	or := outbox.NewRelay(other, up.deliver, outbox.Options{Interval: time.Hour, Grace: grace})
-	run(t, or)
-	var probes int
-	testenvEventually(t, func() bool {
-		probes++
-		key := fmt.Sprintf("probe%d", probes)
-		enqueue(t, writer, key)
-		time.Sleep(2 * grace) // the poll its signal scheduled, if heard
-		return up.has(key)
-	})
+	writer, up := signalledRelay(t, grace)
 	// An entry every grace/4 for 8 graces: the first is due after one.
 	enqueue(t, writer, "stream0")
 	delivered := false
@@ -362,6 +334,28 @@ func TestSignalsInSteadyStream(t *testing.T) {
 	if !delivered {
 		t.Fatal("the stream's first entry was not delivered while entries kept coming for 8 graces")
 	}
+}
+
+// signalledRelay runs, on PostgreSQL, a relay that only its signals wake
+// (the interval is an hour) with grace, and returns a store to write
+// entries through and the cache it delivers to, once it listens: a signal
+// only reaches a relay that listens, so it probes until the poll one
+// entry's signal scheduled has delivered it.
+func signalledRelay(t *testing.T, grace time.Duration) (*sqlstore.Store, *cache) {
+	t.Helper()
+	dsn := sqltest.PostgresDSN(t)
+	writer := openStore(t, dsn)
+	up := newCache()
+	run(t, outbox.NewRelay(openStore(t, dsn), up.deliver, outbox.Options{Interval: time.Hour, Grace: grace}))
+	var probes int
+	testenvEventually(t, func() bool {
+		probes++
+		key := fmt.Sprintf("probe%d", probes)
+		enqueue(t, writer, key)
+		time.Sleep(2 * grace)
+		return up.has(key)
+	})
+	return writer, up
 }
 
 // testenvEventually polls cond for up to 10 s.
