@@ -307,14 +307,19 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 }
 
-// listen wakes the relay on the store's signals: a complete drain when a
-// writer failed (or signals may have been lost), a poll after the grace of
-// a new entry in case its writer died before delivering it.
+// listen wakes the relay on the store's signals: Pending and a complete
+// drain when a writer failed (a complete drain when signals may have been
+// lost), a poll after the grace of a new entry in case its writer died
+// before delivering it.
 func (r *Relay) listen(ctx context.Context) {
 	err := r.notifier.Listen(ctx, func(s Signal) {
 		switch s {
 		case SignalPending:
-			r.Kick()
+			// Another instance could not invalidate after its commit: what
+			// is cached here may be older than that write until a drain
+			// delivers it, so Pending holds from now, not from a failure
+			// of this instance's own delivery.
+			r.MarkPending()
 		case SignalDelivered:
 			r.wakeDelivered()
 		case SignalNew:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -295,6 +296,47 @@ func TestSignalsWakeOtherInstances(t *testing.T) {
 	// other instance's poll after the grace.
 	enqueue(t, writer, "orphan")
 	up.await(t, "orphan", 10*time.Second)
+}
+
+// TestPendingSignalSuspendsOtherInstances: a writer's failure makes
+// another instance Pending (its cache reads suspended) from the signal
+// until its drain has delivered the entry, even while that delivery is
+// still under way: its cache may hold what the write changed.
+func TestPendingSignalSuspendsOtherInstances(t *testing.T) {
+	dsn := sqltest.PostgresDSN(t)
+	writer := openStore(t, dsn)
+	down, up := newCache(), newCache()
+	down.setDown(true) // the writer cannot reach the cache
+	var hold atomic.Bool
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	unhold := func() { releaseOnce.Do(func() { close(release) }) }
+	slow := func(ctx context.Context, inv outbox.Invalidation) error {
+		if hold.Load() {
+			<-release
+		}
+		return up.deliver(ctx, inv)
+	}
+	wr := outbox.NewRelay(writer, down.deliver, outbox.Options{Interval: time.Hour, Handoff: 2 * time.Second})
+	or := outbox.NewRelay(openStore(t, dsn), slow, outbox.Options{Interval: time.Hour})
+	run(t, wr)
+	run(t, or)
+	t.Cleanup(unhold) // before the relays stop: a held delivery ends
+	testenvEventually(t, func() bool {
+		id := enqueue(t, writer, "probe")
+		return wr.Failed(t.Context(), id) && up.has("probe")
+	})
+	testenvEventually(t, func() bool { return !or.Pending() })
+	hold.Store(true)
+	id := enqueue(t, writer, "held")
+	go wr.Failed(t.Context(), id)
+	testenvEventually(t, or.Pending)
+	if up.has("held") {
+		t.Fatal("delivered while held")
+	}
+	unhold()
+	up.await(t, "held", 10*time.Second)
+	testenvEventually(t, func() bool { return !or.Pending() })
 }
 
 // TestSignalsDuringScheduledPoll: a second writer that dies while the
