@@ -99,6 +99,13 @@ type Relay struct {
 	marks      chan int64
 	running    atomic.Bool
 
+	// unmarked holds the entries their writers delivered whose marks are
+	// not written yet. A pass marks them done without delivering them
+	// again: on a busy machine a mark can outlast the grace, and a second
+	// delivery would delete what readers cached since the write.
+	umu      sync.Mutex
+	unmarked map[int64]struct{}
+
 	// A poll after the grace of the newest signalled entry: one timer,
 	// re-armed when it fires before pollDue.
 	pmu       sync.Mutex
@@ -136,7 +143,7 @@ func NewRelay(store Store, deliver Deliver, opts Options) *Relay {
 	r := &Relay{
 		store: store, deliver: deliver, opts: opts, log: opts.Logger,
 		full: make(chan struct{}, 1), poll: make(chan struct{}, 1), marks: make(chan int64, markQueue),
-		delivered: make(chan struct{}),
+		delivered: make(chan struct{}), unmarked: map[int64]struct{}{},
 	}
 	if n, ok := store.(Notifier); ok && canSignal(n) {
 		r.notifier = n
@@ -160,10 +167,14 @@ func canSignal(n Notifier) bool {
 func (r *Relay) Delivered(ctx context.Context, id int64) {
 	r.writerDelivered.Add(1)
 	if r.running.Load() {
+		r.umu.Lock()
+		r.unmarked[id] = struct{}{}
+		r.umu.Unlock()
 		select {
 		case r.marks <- id:
 			return
 		default:
+			r.forget(id)
 		}
 	}
 	// No relay runs, or it is behind: mark it now. A failure leaves the
@@ -375,7 +386,10 @@ func (r *Relay) markLoop(ctx context.Context) {
 		mctx, cancel := context.WithTimeout(ctx, signalTimeout)
 		defer cancel()
 		if err := r.store.MarkDone(mctx, batch...); err != nil {
-			r.log.Warn("outbox entries not marked done; they will be delivered again", "entries", len(batch), "err", err)
+			// They stay unmarked: the next pass marks them.
+			r.log.Warn("outbox entries not marked done; the relay marks them", "entries", len(batch), "err", err)
+		} else {
+			r.forget(batch...)
 		}
 		batch = batch[:0]
 	}
@@ -429,9 +443,13 @@ func (r *Relay) pass(ctx context.Context, full bool) (int, error) {
 			}
 			return done, nil
 		}
-		var ok []int64
+		var ok, marked []int64
 		var failed error
 		for _, e := range entries {
+			if r.isUnmarked(e.ID) {
+				marked = append(marked, e.ID)
+				continue
+			}
 			if e.Err != nil {
 				r.giveUp(ctx, e, e.Err)
 				continue
@@ -449,10 +467,13 @@ func (r *Relay) pass(ctx context.Context, full bool) (int, error) {
 				break
 			}
 		}
-		if len(ok) > 0 {
-			if err := r.store.MarkDone(ctx, ok...); err != nil {
+		if len(ok)+len(marked) > 0 {
+			if err := r.store.MarkDone(ctx, append(ok, marked...)...); err != nil {
 				return done, err
 			}
+			r.forget(marked...)
+		}
+		if len(ok) > 0 {
 			done += len(ok)
 			r.relayed.Add(uint64(len(ok)))
 			r.signalDelivered(ctx)
@@ -463,6 +484,24 @@ func (r *Relay) pass(ctx context.Context, full bool) (int, error) {
 			r.failures.Add(1)
 			return done, failed
 		}
+	}
+}
+
+// isUnmarked reports whether the writer of entry id delivered it and its
+// mark is not written yet.
+func (r *Relay) isUnmarked(id int64) bool {
+	r.umu.Lock()
+	defer r.umu.Unlock()
+	_, ok := r.unmarked[id]
+	return ok
+}
+
+// forget drops ids, marked done, from the unmarked entries.
+func (r *Relay) forget(ids ...int64) {
+	r.umu.Lock()
+	defer r.umu.Unlock()
+	for _, id := range ids {
+		delete(r.unmarked, id)
 	}
 }
 

@@ -145,7 +145,8 @@ func TestDeliveredMarkedInBatches(t *testing.T) {
 			testenv.Until(t, 10*time.Second, "every delivered entry marked done", func() bool { return pending(t, s) == 0 })
 			// That drain, run when the relay starts listening (on a busy
 			// machine, while the entries are being enqueued), may deliver
-			// again entries whose marks are still queued: harmless.
+			// again entries it read before their writers reported them:
+			// harmless.
 			st := r.Stats()
 			if st.Delivered != 200 || st.Relayed >= 200 {
 				t.Fatalf("stats %+v, want 200 delivered by writers and marked, not all relayed again", st)
@@ -153,6 +154,62 @@ func TestDeliveredMarkedInBatches(t *testing.T) {
 			t.Logf("relayed again by the first drain: %d of 200", st.Relayed)
 		})
 	}
+}
+
+// TestSlowMarkNotDeliveredAgain: an entry its writer delivered is not
+// delivered again by a pass that comes while its mark is still being
+// written (on a busy machine a mark can outlast the grace): the second
+// delivery would delete what readers cached since the write. The pass
+// marks it done instead.
+func TestSlowMarkNotDeliveredAgain(t *testing.T) {
+	s := openStore(t, sqltest.SQLiteDSN(t))
+	held := &holdFirstMark{Store: s, release: make(chan struct{}), holding: make(chan struct{})}
+	t.Cleanup(func() { close(held.release) })
+	c := newCache()
+	r := outbox.NewRelay(held, c.deliver, outbox.Options{Interval: time.Hour, Grace: time.Hour})
+	run(t, r)
+	id := enqueue(t, s, "cached-since")
+	r.Delivered(t.Context(), id)
+	select {
+	case <-held.holding:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the writer's mark was not written within 10s")
+	}
+	// A pass finds the entry undone while its mark waits.
+	if n, err := r.Drain(t.Context()); err != nil || n != 0 {
+		t.Fatalf("Drain: %d, %v; want nothing delivered", n, err)
+	}
+	if n := pending(t, s); n != 0 {
+		t.Fatalf("%d entries pending after the drain, want the delivered one marked done", n)
+	}
+	if c.has("cached-since") {
+		t.Fatal("a pass delivered again an entry its writer had delivered")
+	}
+	if st := r.Stats(); st.Relayed != 0 {
+		t.Fatalf("stats %+v, want nothing relayed", st)
+	}
+}
+
+// holdFirstMark is a Store whose first MarkDone waits for release, as a
+// mark does on a busy machine.
+type holdFirstMark struct {
+	outbox.Store
+	once             sync.Once
+	release, holding chan struct{}
+}
+
+func (h *holdFirstMark) MarkDone(ctx context.Context, ids ...int64) error {
+	first := false
+	h.once.Do(func() { first = true })
+	if first {
+		close(h.holding)
+		select {
+		case <-h.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return h.Store.MarkDone(ctx, ids...)
 }
 
 // TestFailedDeliveryIsRelayed: an entry its writer could not deliver is

@@ -178,7 +178,7 @@ func TestOutboxReplayedAfterCrash(t *testing.T) {
 	rs := redisstoretest.Open(t, opts)
 	raw, err := rs.Get(t.Context(), env["CACHE_PREFIX"]+"file:"+f.ID)
 	if err != nil || !strings.Contains(string(raw), "v1.txt") {
-		t.Fatalf("Redis after the crash holds %q, %v; want the old v1", raw, err)
+		t.Fatalf("Redis after the crash holds %q, %v; want the old v1\nfirst instance:\n%s\ncrashing instance:\n%s", raw, err, a.tail(40), b.tail(40))
 	}
 
 	c := startServe(t, env)
