@@ -24,7 +24,7 @@ func (s *server) fileID(w http.ResponseWriter, r *http.Request) (string, bool) {
 // setCache sets X-Cache to where the value came from, and marks a stale
 // value (served because the database failed) with a Warning as well.
 func setCache(w http.ResponseWriter, origin cache.Origin) {
-	w.Header().Set("X-Cache", origin.String())
+	w.Header()[hdrXCache] = xCache(origin)
 	if origin == cache.OriginStale {
 		w.Header().Set("Warning", `110 - "Response is Stale"`)
 	}

@@ -151,15 +151,17 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 			case status >= 400 || d >= slowRequest:
 				level = slog.LevelInfo
 			}
-			s.log.LogAttrs(r.Context(), level, "http request",
-				slog.String("method", truncate(r.Method, 32)),
-				slog.String("route", route),
-				slog.String("path", truncate(r.URL.Path, 256)),
-				slog.Int("status", status),
-				slog.Duration("duration", d),
-				slog.Int64("bytes", size),
-				slog.String("client_ip", st.ip),
-			)
+			if s.log.Enabled(r.Context(), level) { // the attributes cost, even when dropped
+				s.log.LogAttrs(r.Context(), level, "http request",
+					slog.String("method", truncate(r.Method, 32)),
+					slog.String("route", route),
+					slog.String("path", truncate(r.URL.Path, 256)),
+					slog.Int("status", status),
+					slog.Duration("duration", d),
+					slog.Int64("bytes", size),
+					slog.String("client_ip", st.ip),
+				)
+			}
 			if s.observe != nil {
 				s.observe(methodLabel(r.Method), route, status, d)
 			}
@@ -221,10 +223,13 @@ func (s *server) rateLimit(next http.Handler) http.Handler {
 		}
 		reset := secondsUntil(s.now(), info.Reset)
 		if info.Limit > 0 {
+			// One array for the three values, under canonical keys
+			// (Header.Set would copy each key to canonicalize it).
+			v := [...]string{strconv.Itoa(info.Limit), strconv.Itoa(max(info.Remaining, 0)), strconv.FormatInt(reset, 10)}
 			h := w.Header()
-			h.Set("RateLimit-Limit", strconv.Itoa(info.Limit))
-			h.Set("RateLimit-Remaining", strconv.Itoa(max(info.Remaining, 0)))
-			h.Set("RateLimit-Reset", strconv.FormatInt(reset, 10))
+			h[hdrRateLimitLimit] = v[0:1:1]
+			h[hdrRateLimitRemaining] = v[1:2:2]
+			h[hdrRateLimitReset] = v[2:3:3]
 		}
 		if !ok {
 			retry := max(reset, 1)

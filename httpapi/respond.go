@@ -46,9 +46,9 @@ func (s *server) writeJSON(w http.ResponseWriter, status int, v any) {
 		b = append(b, '\n')
 	}
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Del("Content-Length")
+	h[hdrContentType] = jsonContentType
+	h[hdrContentTypeOptions] = nosniff
+	delete(h, hdrContentLength)
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }

@@ -110,6 +110,7 @@ type Metrics struct {
 
 	redis *redisCollector // nil without Options.Redis
 	ops   sync.Map        // opKey -> *opSeries
+	https sync.Map        // httpKey -> *httpSeries
 
 	mu    sync.Mutex
 	cache StatsSource // set by CollectCache
@@ -288,18 +289,42 @@ func (m *Metrics) ObserveInvalidation(kind, reason string, n int) {
 	}
 }
 
+// httpKey names the series of one kind of request: its labels are bounded
+// (methods, routes and statuses), and so is the map of them.
+type httpKey struct {
+	method, route string
+	status        int
+}
+
+// httpSeries are the series of one kind of request.
+type httpSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
 // ObserveHTTP counts one request; it fits httpapi.Options.Observe. route is
 // a route pattern ("GET /v1/files/{id}"); its method part is dropped, the
 // method being a label of its own.
 func (m *Metrics) ObserveHTTP(method, route string, status int, d time.Duration) {
-	if _, path, ok := strings.Cut(route, " "); ok {
-		route = path
+	// Every request comes here: the series are looked up once per kind,
+	// not hashed from their label values each time.
+	k := httpKey{method, route, status}
+	s, ok := m.https.Load(k)
+	if !ok {
+		if _, path, ok := strings.Cut(route, " "); ok {
+			route = path
+		}
+		if method == "" {
+			method = unknownMethod
+		}
+		s, _ = m.https.LoadOrStore(k, &httpSeries{
+			requests: m.httpRequests.WithLabelValues(method, route, strconv.Itoa(status)),
+			duration: m.httpDuration.WithLabelValues(method, route),
+		})
 	}
-	if method == "" {
-		method = unknownMethod
-	}
-	m.httpRequests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
-	m.httpDuration.WithLabelValues(method, route).Observe(d.Seconds())
+	hs := s.(*httpSeries)
+	hs.requests.Inc()
+	hs.duration.Observe(d.Seconds())
 }
 
 // Run polls Redis INFO (at once, then every RedisInfoInterval) and logs the

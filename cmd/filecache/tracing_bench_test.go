@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -26,7 +27,10 @@ import (
 //
 //	go test -run '^$' -bench CachedGET -benchmem -count 5 ./cmd/filecache/
 func BenchmarkCachedGET(b *testing.B) {
-	b.Run("tracing=off", func(b *testing.B) { benchCachedGET(b, nil) })
+	b.Run("tracing=off", func(b *testing.B) { benchCachedGET(b, nil, noRateLimit) })
+	// The configuration users run: rate limiting on (requests from 1,000
+	// client addresses, so that none is limited).
+	b.Run("defaults", func(b *testing.B) { benchCachedGET(b, nil, nil) })
 	for _, bc := range []struct{ name, sampler, arg string }{
 		{"tracing=on", "always_on", ""},
 		{"tracing=on-10%", "parentbased_traceidratio", "0.1"},
@@ -48,27 +52,40 @@ func BenchmarkCachedGET(b *testing.B) {
 				b.Fatalf("tracing: %v, %v", tr, err)
 			}
 			b.Cleanup(func() { _ = tr.Shutdown(b.Context()) })
-			benchCachedGET(b, tr)
+			benchCachedGET(b, tr, noRateLimit)
 		})
 	}
 }
 
-// benchCachedGET runs the cached GET with the tracing of tr (nil: off).
-func benchCachedGET(b *testing.B, tr *tracing.Provider) {
+// noRateLimit is the environment of the benchmarks that leave the rate
+// limiter out.
+var noRateLimit = map[string]string{"RATE_LIMIT_PER_MINUTE": "0"}
+
+// benchCachedGET runs the cached GET with the tracing of tr (nil: off) and
+// the extra environment env.
+func benchCachedGET(b *testing.B, tr *tracing.Provider, env map[string]string) {
 	rds := redistest.Standalone(b)
-	cfg := testConfig(b, map[string]string{
-		"DATABASE_URL":          sqltest.SQLiteDSN(b),
-		"REDIS_URL":             rds.URL(),
-		"RATE_LIMIT_PER_MINUTE": "0",
-		"LOG_LEVEL":             "info",
-	})
+	vars := map[string]string{
+		"DATABASE_URL": sqltest.SQLiteDSN(b),
+		"REDIS_URL":    rds.URL(),
+		"LOG_LEVEL":    "info",
+	}
+	maps.Copy(vars, env)
+	cfg := testConfig(b, vars)
 	log := slog.New(logagg.New(slog.NewJSONHandler(io.Discard, nil), logagg.Options{}))
 	if tr != nil {
 		log = slog.New(tracing.LogHandler(log.Handler()))
 	}
 	_, h := testApp(b, cfg, log, tr)
+	clients := make([]string, 1000)
+	for i := range clients {
+		clients[i] = fmt.Sprintf("198.18.%d.%d:4321", i/250, i%250+1)
+	}
+	n := 0
 	serve := func(method, path, body string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.RemoteAddr = clients[n%len(clients)]
+		n++
 		if body != "" {
 			req.Header.Set("Content-Type", "application/json")
 		}
