@@ -130,6 +130,13 @@ type Catalog struct {
 // outbox and must reach the store before a read trusts it again.
 func (c *Catalog) SuspendCacheReads() { c.relay.MarkPending() }
 
+// CacheMayHaveLost is SuspendCacheReads for a store that may also have lost
+// deletes it acknowledged: Redis died and restarts from a snapshot or an
+// AOF that misses its last writes, or a replica that lagged takes over.
+// The drain then delivers again the invalidations of the last seconds
+// (outbox.Options.Replay) before cache reads resume.
+func (c *Catalog) CacheMayHaveLost() { c.relay.MarkLost() }
+
 // CacheReadsSuspended reports whether reads skip the cache: an
 // invalidation may be undelivered (outbox.Relay.Pending).
 func (c *Catalog) CacheReadsSuspended() bool { return c.relay.Pending() }

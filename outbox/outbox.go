@@ -46,6 +46,10 @@ type Store interface {
 	// are neither done nor set aside, and due (not waiting for a retry),
 	// oldest first.
 	Pending(ctx context.Context, limit int, createdBefore time.Time) ([]Entry, error)
+	// Since returns up to limit entries created at or after createdAfter
+	// with an id above afterID, done or not (but not set aside), oldest
+	// first: the deliveries the cache may have lost.
+	Since(ctx context.Context, createdAfter time.Time, afterID int64, limit int) ([]Entry, error)
 	// MarkDone marks entries delivered. Unknown and done ids are ignored.
 	MarkDone(ctx context.Context, ids ...int64) error
 	// RetryLater counts a rejected delivery of entry id and makes it due

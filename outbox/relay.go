@@ -23,6 +23,7 @@ const (
 	DefaultRetryBackoff = time.Second
 	DefaultMaxBackoff   = time.Minute
 	DefaultHandoff      = 250 * time.Millisecond
+	DefaultReplay       = 10 * time.Second
 )
 
 // signalTimeout bounds sending a signal and marking a batch done.
@@ -61,6 +62,12 @@ type Options struct {
 	// not hold the old value after the acknowledgement. A negative value
 	// turns the wait off. Default: DefaultHandoff.
 	Handoff time.Duration
+	// Replay is how far back MarkLost reaches: the entries created within
+	// Replay before it are delivered again. It must exceed the writes a
+	// cache can lose when it dies (Redis with appendfsync everysec: about
+	// 2 s; an asynchronous replica that takes over: its lag). Default:
+	// DefaultReplay.
+	Replay time.Duration
 	// Logger receives failures and recoveries. Default: discard.
 	Logger *slog.Logger
 	// Now is the clock. Default: time.Now.
@@ -83,6 +90,7 @@ type Stats struct {
 	HandedOff uint64 // of those, the entries another process delivered before the writer acknowledged
 	Rejected  uint64 // deliveries the cache rejected (ErrPoison)
 	SetAside  uint64 // entries given up on
+	Replayed  uint64 // deliveries made again after MarkLost
 }
 
 // Relay marks delivered entries done and delivers the others. It is safe
@@ -121,7 +129,14 @@ type Relay struct {
 	// complete drain that began after them. Pending while they differ.
 	failures, cleared atomic.Uint64
 
-	writerDelivered, relayed, failed, handedOff, rejected, setAside atomic.Uint64
+	// lost is the earliest creation time of the entries to deliver again
+	// (zero: none), and lostGen counts the MarkLost calls, so that a drain
+	// clears only what it delivered.
+	lmu     sync.Mutex
+	lost    time.Time
+	lostGen uint64
+
+	writerDelivered, relayed, failed, handedOff, rejected, setAside, replayed atomic.Uint64
 }
 
 // NewRelay returns a Relay over store that delivers with deliver.
@@ -129,6 +144,7 @@ func NewRelay(store Store, deliver Deliver, opts Options) *Relay {
 	defaults.Positive(&opts.Interval, DefaultInterval)
 	defaults.Positive(&opts.Grace, DefaultGrace)
 	defaults.Positive(&opts.PruneAfter, DefaultPruneAfter)
+	defaults.Positive(&opts.Replay, DefaultReplay)
 	defaults.Positive(&opts.RetryBackoff, DefaultRetryBackoff)
 	defaults.Positive(&opts.MaxBackoff, DefaultMaxBackoff)
 	opts.Handoff = cmp.Or(opts.Handoff, DefaultHandoff)
@@ -166,19 +182,19 @@ func canSignal(n Notifier) bool {
 // marked done with the next batch, off the writer's path.
 func (r *Relay) Delivered(ctx context.Context, id int64) {
 	r.writerDelivered.Add(1)
+	r.umu.Lock()
+	r.unmarked[id] = struct{}{}
+	r.umu.Unlock()
 	if r.running.Load() {
-		r.umu.Lock()
-		r.unmarked[id] = struct{}{}
-		r.umu.Unlock()
 		select {
 		case r.marks <- id:
 			return
 		default:
-			r.forget(id)
 		}
 	}
 	// No relay runs, or it is behind: mark it now. A failure leaves the
 	// entry to be delivered again, which is harmless.
+	defer r.forget(id)
 	if err := r.store.MarkDone(ctx, id); err != nil {
 		r.log.Warn("outbox entry not marked done; it will be delivered again", "entry", id, "err", err)
 	}
@@ -245,6 +261,24 @@ func (r *Relay) MarkPending() {
 	r.Kick()
 }
 
+// MarkLost says that the cache may have lost deliveries it acknowledged
+// (Redis died: it restarts from a snapshot or an AOF that misses the last
+// second or two, or a replica that lagged takes over). It is MarkPending,
+// and the next complete drain first delivers again every entry created
+// within Options.Replay before now, done or not: a lost delete would
+// otherwise bring back the value a write replaced, and nothing would
+// remove it before its TTL.
+func (r *Relay) MarkLost() {
+	since := r.opts.Now().Add(-r.opts.Replay)
+	r.lmu.Lock()
+	if r.lost.IsZero() || since.Before(r.lost) {
+		r.lost = since
+	}
+	r.lostGen++
+	r.lmu.Unlock()
+	r.MarkPending()
+}
+
 // Pending reports whether invalidations may be undelivered: since a
 // failure, no complete drain has found the outbox empty.
 func (r *Relay) Pending() bool { return r.failures.Load() > r.cleared.Load() }
@@ -266,6 +300,7 @@ func (r *Relay) Stats() Stats {
 		HandedOff: r.handedOff.Load(),
 		Rejected:  r.rejected.Load(),
 		SetAside:  r.setAside.Load(),
+		Replayed:  r.replayed.Load(),
 	}
 }
 
@@ -427,6 +462,11 @@ func (r *Relay) markLoop(ctx context.Context) {
 // minus the grace, and reports how many it delivered.
 func (r *Relay) pass(ctx context.Context, full bool) (int, error) {
 	seen := r.failures.Load()
+	if full {
+		if err := r.replay(ctx); err != nil {
+			return 0, err
+		}
+	}
 	before := r.opts.Now()
 	if !full {
 		before = before.Add(-r.opts.Grace)
@@ -485,6 +525,46 @@ func (r *Relay) pass(ctx context.Context, full bool) (int, error) {
 			return done, failed
 		}
 	}
+}
+
+// replay delivers again the entries MarkLost asked for, if any. A failure
+// leaves them to the next drain, and the relay Pending.
+func (r *Relay) replay(ctx context.Context) error {
+	r.lmu.Lock()
+	since, gen := r.lost, r.lostGen
+	r.lmu.Unlock()
+	if since.IsZero() {
+		return nil
+	}
+	var after int64
+	for {
+		entries, err := r.store.Since(ctx, since, after, r.opts.Batch)
+		if err != nil {
+			r.failures.Add(1)
+			return err
+		}
+		if len(entries) == 0 {
+			break
+		}
+		for _, e := range entries {
+			after = e.ID
+			if e.Err != nil {
+				continue // the pending pass sets it aside
+			}
+			err := r.traceDelivery(ctx, e)
+			if err != nil && !errors.Is(err, ErrPoison) {
+				r.failures.Add(1)
+				return err
+			}
+			r.replayed.Add(1)
+		}
+	}
+	r.lmu.Lock()
+	if r.lostGen == gen {
+		r.lost = time.Time{}
+	}
+	r.lmu.Unlock()
+	return nil
 }
 
 // isUnmarked reports whether the writer of entry id delivered it and its

@@ -169,7 +169,9 @@ func TestSlowMarkNotDeliveredAgain(t *testing.T) {
 	r := outbox.NewRelay(held, c.deliver, outbox.Options{Interval: time.Hour, Grace: time.Hour})
 	run(t, r)
 	id := enqueue(t, s, "cached-since")
-	r.Delivered(t.Context(), id)
+	// Whether the running relay or the writer itself marks it, the mark
+	// is held.
+	go r.Delivered(t.Context(), id)
 	select {
 	case <-held.holding:
 	case <-time.After(10 * time.Second):
@@ -187,6 +189,50 @@ func TestSlowMarkNotDeliveredAgain(t *testing.T) {
 	}
 	if st := r.Stats(); st.Relayed != 0 {
 		t.Fatalf("stats %+v, want nothing relayed", st)
+	}
+}
+
+// TestMarkLostReplaysRecentEntries: after MarkLost (the cache may have
+// lost deliveries it acknowledged: Redis restarted from an AOF that misses
+// its last second), a drain delivers again the entries created within
+// Replay, done or not, and not the older ones; until it has, the relay is
+// Pending, and a drain that fails leaves them to the next.
+func TestMarkLostReplaysRecentEntries(t *testing.T) {
+	s := openStore(t, sqltest.SQLiteDSN(t))
+	c := newCache()
+	replay := 500 * time.Millisecond
+	r := outbox.NewRelay(s, c.deliver, outbox.Options{Interval: time.Hour, Grace: time.Hour, Replay: replay})
+	old := enqueue(t, s, "old")
+	if err := s.MarkDone(t.Context(), old); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(replay + 100*time.Millisecond) // "old" is older than Replay
+	recent := enqueue(t, s, "recent")
+	if err := s.MarkDone(t.Context(), recent); err != nil {
+		t.Fatal(err)
+	}
+
+	c.setDown(true)
+	r.MarkLost()
+	if !r.Pending() {
+		t.Fatal("not Pending after MarkLost")
+	}
+	if _, err := r.Drain(t.Context()); err == nil || !r.Pending() {
+		t.Fatalf("drain with the cache down: %v, Pending %v; want an error and Pending", err, r.Pending())
+	}
+	c.setDown(false)
+	if _, err := r.Drain(t.Context()); err != nil || r.Pending() {
+		t.Fatalf("drain: %v, Pending %v; want nil and not Pending", err, r.Pending())
+	}
+	if !c.has("recent") || c.has("old") {
+		t.Fatalf("delivered again %q; want the recent entry and not the old one", c.deleted)
+	}
+	if st := r.Stats(); st.Replayed != 1 {
+		t.Fatalf("stats %+v, want 1 replayed", st)
+	}
+	// Once replayed, a drain does not deliver them again.
+	if _, err := r.Drain(t.Context()); err != nil || len(c.deleted) != 1 {
+		t.Fatalf("second drain: %v, deliveries %q; want none more", err, c.deleted)
 	}
 }
 

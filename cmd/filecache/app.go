@@ -180,7 +180,8 @@ func (a *app) breakerChanged(from, to breaker.State) {
 	}
 	switch to {
 	case breaker.Open:
-		a.catalog.SuspendCacheReads()
+		// Redis may be dying: what it acknowledged last may not survive.
+		a.catalog.CacheMayHaveLost()
 	case breaker.Closed:
 		a.catalog.Kick() // replay the outbox now, to readmit reads sooner
 	}

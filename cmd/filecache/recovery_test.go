@@ -16,6 +16,7 @@ import (
 	"github.com/filecache/filecache/cache/redisstore"
 	"github.com/filecache/filecache/files"
 	"github.com/filecache/filecache/files/sqlstore"
+	"github.com/filecache/filecache/internal/faultproxy"
 	"github.com/filecache/filecache/internal/redisstoretest"
 	"github.com/filecache/filecache/internal/redistest"
 	"github.com/filecache/filecache/internal/sqltest"
@@ -209,5 +210,71 @@ func TestCacheDisabled(t *testing.T) {
 	}
 	if r := s.do(t, "GET", "/readyz", nil); !strings.Contains(string(r.body), "CACHE_DISABLED") {
 		t.Fatalf("readyz does not say the cache is off: %s", r.body)
+	}
+}
+
+// TestRedisRestartLosesDeletes: Redis dies and comes back from a snapshot
+// taken before a write's delete, as a restart from an AOF misses its last
+// second or a lagging replica that takes over misses its master's last
+// writes: the value the write replaced is back in Redis, and nothing would
+// remove it before its TTL. Neither instance may serve it: losing their
+// connections suspends their cache reads until the invalidations of the
+// last seconds are delivered again (outbox.Relay.MarkLost). No request is
+// in flight meanwhile, so no breaker opens.
+func TestRedisRestartLosesDeletes(t *testing.T) {
+	srv, rc, _ := privateRedis(t)
+	// The instances reach Redis through a proxy, cut while Redis restarts,
+	// so that the test sees what Redis came back with before they do.
+	px := faultproxy.New(t, srv.Addr())
+	env := map[string]string{
+		"DATABASE_URL":          sqltest.PostgresDSN(t),
+		"REDIS_URL":             "redis://" + px.Addr() + "/0",
+		"CACHE_PREFIX":          "restart:",
+		"RATE_LIMIT_PER_MINUTE": "0",
+	}
+	a, b := startServe(t, env), startServe(t, env)
+	f := a.createFile(t, "v1.txt", 1)
+	for _, p := range []*process{a, b} {
+		testenv.Eventually(t, 10*time.Second, func() error {
+			if _, xc := p.getFile(t, f.ID); xc != "hit-local" {
+				return fmt.Errorf("X-Cache %q on %s, want hit-local", xc, p.base)
+			}
+			return nil
+		})
+	}
+	if err := redisDo(t, rc, "SAVE").Error(); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, body := a.do(t, "PATCH", "/v1/files/"+f.ID, `{"name":"v2.txt"}`); status != http.StatusOK {
+		t.Fatalf("PATCH = %d %s", status, body)
+	}
+
+	px.Cut()
+	srv.Kill()
+	srv.Restart(t)
+	key := env["CACHE_PREFIX"] + "file:" + f.ID
+	var raw string
+	testenv.Eventually(t, 10*time.Second, func() error { // the test's client reconnects
+		var err error
+		raw, err = redisDo(t, rc, "GET", key).ToString()
+		return err
+	})
+	if !strings.Contains(raw, "v1.txt") {
+		t.Fatalf("Redis restarted with %q at %s; want the v1 of its snapshot", raw, key)
+	}
+	px.Forward()
+
+	// Every read answers v2; both instances get back to their cache.
+	for _, p := range []*process{a, b} {
+		testenv.Eventually(t, 30*time.Second, func() error {
+			got, xc := p.getFile(t, f.ID)
+			if got.Name != "v2.txt" {
+				t.Fatalf("%s served %q (X-Cache %s) after Redis came back; want the acknowledged v2.txt\n%s", p.base, got.Name, xc, p.tail(20))
+			}
+			if xc != "hit" && xc != "hit-local" {
+				return fmt.Errorf("X-Cache %q on %s, want a hit", xc, p.base)
+			}
+			return nil
+		})
 	}
 }

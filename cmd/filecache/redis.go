@@ -59,6 +59,14 @@ func (a *app) openRedis(ctx context.Context, required bool) error {
 // the relay: cache reads are admitted again once the relay has replayed
 // the outbox and the breaker has closed.
 func (a *app) watchRedis(ctx context.Context) {
+	// A lost notification connection may be Redis dying with no request
+	// in flight to open the breaker: the deletes it acknowledged last may
+	// not survive its restart or failover.
+	a.redis.Notify(func(keys []string) {
+		if keys == nil {
+			a.catalog.CacheMayHaveLost()
+		}
+	})
 	if a.redis.Store() != nil {
 		a.log.Info("connected to Redis", "mode", a.redis.Mode(), "addrs", a.cfg.Redis.Options.Addrs)
 		a.checkRedisMemory(ctx)

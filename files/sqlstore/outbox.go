@@ -26,15 +26,35 @@ const (
 func (s *Store) Pending(ctx context.Context, limit int, createdBefore time.Time) ([]outbox.Entry, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	if limit < 1 {
-		limit = defaultPendingLimit
-	}
-	limit = min(limit, maxPendingLimit)
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, keys, tags, created_at, attempts, traceparent FROM outbox
+	return s.entries(ctx, "pending invalidations", `SELECT id, keys, tags, created_at, attempts, traceparent FROM outbox
 		WHERE done_at IS NULL AND created_at < $1 AND (retry_at IS NULL OR retry_at <= $2)
-		ORDER BY id LIMIT $3`, timeArg(createdBefore), timeArg(s.now()), limit)
+		ORDER BY id LIMIT $3`, timeArg(createdBefore), timeArg(s.now()), entryLimit(limit))
+}
+
+// Since implements outbox.Store. A limit below 1 means 100; above 10000
+// means 10000.
+func (s *Store) Since(ctx context.Context, createdAfter time.Time, afterID int64, limit int) ([]outbox.Entry, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	return s.entries(ctx, "recent invalidations", `SELECT id, keys, tags, created_at, attempts, traceparent FROM outbox
+		WHERE set_aside_at IS NULL AND created_at >= $1 AND id > $2
+		ORDER BY id LIMIT $3`, timeArg(createdAfter), afterID, entryLimit(limit))
+}
+
+// entryLimit is limit within the limits of Pending and Since.
+func entryLimit(limit int) int {
+	if limit < 1 {
+		return defaultPendingLimit
+	}
+	return min(limit, maxPendingLimit)
+}
+
+// entries runs query, which selects the columns of an outbox.Entry. A row
+// that cannot be decoded comes back with its Err set.
+func (s *Store) entries(ctx context.Context, what, query string, args ...any) ([]outbox.Entry, error) {
+	rows, err := s.rdb.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: pending invalidations: %w", err)
+		return nil, fmt.Errorf("sqlstore: %s: %w", what, err)
 	}
 	defer rows.Close()
 	out := []outbox.Entry{}
@@ -65,7 +85,7 @@ func (s *Store) Pending(ctx context.Context, limit int, createdBefore time.Time)
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlstore: pending invalidations: %w", err)
+		return nil, fmt.Errorf("sqlstore: %s: %w", what, err)
 	}
 	return out, nil
 }

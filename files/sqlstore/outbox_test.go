@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -222,6 +223,49 @@ func TestMarkDoneMany(t *testing.T) {
 		}
 		if len(got) != 1 || got[0].ID != ids[1202] {
 			t.Errorf("pending = %v, want only %d", got, ids[1202])
+		}
+	})
+}
+
+// TestOutboxSince: Since returns the entries created from a time on, done
+// or pending but not set aside, page by page after an id.
+func TestOutboxSince(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		s := e.newStore(t, sqlstore.Options{})
+		start := time.Now().Add(-time.Minute)
+		var ids []int64
+		for _, k := range []string{"done", "pending", "aside", "last"} {
+			err := s.WithTx(t.Context(), func(tx files.Tx) error {
+				id, err := tx.Enqueue(t.Context(), outbox.Invalidation{Keys: []string{k}})
+				ids = append(ids, id)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.MarkDone(t.Context(), ids[0]); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetAside(t.Context(), ids[2], "test"); err != nil {
+			t.Fatal(err)
+		}
+		keys := func(es []outbox.Entry) (out []string) {
+			for _, e := range es {
+				out = append(out, e.Keys...)
+			}
+			return out
+		}
+		got, err := s.Since(t.Context(), start, 0, 2)
+		if err != nil || !slices.Equal(keys(got), []string{"done", "pending"}) {
+			t.Fatalf("first page: %q, %v; want done, pending", keys(got), err)
+		}
+		got, err = s.Since(t.Context(), start, got[1].ID, 2)
+		if err != nil || !slices.Equal(keys(got), []string{"last"}) {
+			t.Fatalf("second page: %q, %v; want last (not the entry set aside)", keys(got), err)
+		}
+		if got, err := s.Since(t.Context(), time.Now().Add(time.Minute), 0, 10); err != nil || len(got) != 0 {
+			t.Fatalf("entries from a minute ahead: %q, %v; want none", keys(got), err)
 		}
 	})
 }
