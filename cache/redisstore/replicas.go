@@ -71,7 +71,7 @@ type topology struct {
 // master is one master and how many online replicas follow it.
 type master struct {
 	addr     string
-	client   rueidis.Client // on the untracked client; nil if it does not know addr yet
+	client   rueidis.Client // on the untracked client; nil while it does not know addr
 	replicas int64
 }
 
@@ -90,6 +90,9 @@ func (s *Store) startReplication(ctx, bg context.Context) error {
 	co.CacheSizeEachConn = 0
 	co.PipelineMultiplex = 0
 	co.ClientName = s.opts.ClientName + "-wait"
+	// Only CLUSTER SLOTS goes through its routing, so it would rarely
+	// learn of a node on its own; Nodes must know the masters.
+	co.ClusterOption.ShardsRefreshInterval = replicasRefresh
 	client, err := newClient(co, s.opts)
 	if err != nil {
 		return err
@@ -162,6 +165,7 @@ func (s *Store) refreshTopology(ctx context.Context) error {
 	for i := range t.masters {
 		m := &t.masters[i]
 		if m.client == nil {
+			m.replicas = old.replicasOf(m.addr)
 			continue
 		}
 		var info string
@@ -181,7 +185,7 @@ func (s *Store) refreshTopology(ctx context.Context) error {
 		m.replicas = onlineReplicas(info)
 	}
 	for _, m := range t.masters {
-		t.waits = t.waits || (m.replicas > 0 && m.client != nil)
+		t.waits = t.waits || m.replicas > 0
 	}
 	r.topo.Store(t)
 	return errors.Join(errs...)
@@ -300,9 +304,9 @@ func (s *Store) deleteWaited(ctx context.Context, keys []string) (int, error) {
 	r := s.repl
 	n, short := 0, false
 	err := s.attempt(ctx, true, func(ctx context.Context) error {
-		n, short = 0, false
 		t := r.topo.Load()
-		groups, routed := t.group(r, keys)
+		groups, routed, unknown := t.group(r, keys)
+		n, short = 0, unknown
 		res := make([]waitedResult, len(groups))
 		var wg sync.WaitGroup
 		for i := range groups {
@@ -343,22 +347,25 @@ func (s *Store) deleteWaited(ctx context.Context, keys []string) (int, error) {
 
 // group splits keys into the groups of masters with online replicas and
 // the UNLINKs of the rest.
-func (t *topology) group(r *replication, keys []string) (groups []waitedGroup, routed rueidis.Commands) {
+func (t *topology) group(r *replication, keys []string) (groups []waitedGroup, routed rueidis.Commands, short bool) {
 	b := r.client.B() // in a Cluster, it computes each command's slot
 	if t.slots == nil {
 		// One master: the untracked client itself, which follows a
 		// Sentinel failover.
 		m := &t.masters[0]
 		if m.replicas == 0 {
-			return nil, unlinks(b, keys)
+			return nil, unlinks(b, keys), false
 		}
-		return []waitedGroup{{m: m, cmds: unlinks(b, keys), keys: keys}}, nil
+		return []waitedGroup{{m: m, cmds: unlinks(b, keys), keys: keys}}, nil, false
 	}
 	byMaster := make(map[int16]*waitedGroup, len(t.masters))
 	for _, k := range keys {
 		c := b.Unlink().Key(k).Build()
 		i := t.slots[c.Slot()]
 		if i < 0 || t.masters[i].replicas == 0 || t.masters[i].client == nil {
+			// A master with replicas that the untracked client does
+			// not know yet gets no WAIT: counted.
+			short = short || (i >= 0 && t.masters[i].replicas > 0)
 			routed = append(routed, c)
 			continue
 		}
@@ -373,7 +380,7 @@ func (t *topology) group(r *replication, keys []string) (groups []waitedGroup, r
 	for _, g := range byMaster {
 		groups = append(groups, *g)
 	}
-	return groups, routed
+	return groups, routed, short
 }
 
 // unlinks returns an UNLINK per key.
