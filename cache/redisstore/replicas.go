@@ -418,6 +418,11 @@ func (r *replication) send(ctx context.Context, g waitedGroup) waitedResult {
 		res.n += int(c)
 	}
 	acked, err := rs[len(g.keys)].AsInt64()
+	if re, ok := rueidis.IsRedisErr(err); ok && hasPrefix(re.Error(), "NOPERM") {
+		// An ACL user without WAIT: the deletes stand, unconfirmed.
+		res.short = true
+		return res
+	}
 	if err != nil {
 		// The master failed before its replicas acknowledged: the deletes
 		// may be lost in a failover, so the caller must deliver again.

@@ -253,3 +253,19 @@ func TestWaitedDeleteKeepsNearCache(t *testing.T) {
 		t.Errorf("%d tracking connections on the master, want 1\n%s", tracking, redisCLI(t, master, "CLIENT", "LIST"))
 	}
 }
+
+// TestDeleteWithoutWaitPermission: an ACL user that may not run WAIT
+// still deletes; the deletes count as unreplicated.
+func TestDeleteWithoutWaitPermission(t *testing.T) {
+	ctx := t.Context()
+	master, _, _ := replicated(t)
+	redisCLI(t, master, "ACL", "SETUSER", "nowait", "on", ">pw", "~*", "&*", "+@all", "-wait")
+	s := redisstoretest.Open(t, redisstore.Options{Addrs: []string{master.Addr()}, Username: "nowait", Password: "pw"})
+	redisCLI(t, master, "SET", "k", "v")
+	if n, err := s.Delete(ctx, "k"); n != 1 || err != nil {
+		t.Fatalf("Delete = %d, %v", n, err)
+	}
+	if n := s.Unreplicated(); n != 1 {
+		t.Errorf("Unreplicated = %d, want 1", n)
+	}
+}
