@@ -154,7 +154,8 @@ type RedisConfig struct {
 	// REDIS_URL's path, REDIS_TLS and REDIS_TLS_* (TLS is built from the
 	// files when the configuration is loaded), REDIS_DIAL_TIMEOUT,
 	// REDIS_READ_TIMEOUT, REDIS_WRITE_TIMEOUT, REDIS_KEEPALIVE,
-	// REDIS_POOL_SIZE, REDIS_MAX_RETRIES and REDIS_RETRY_ON_TIMEOUT.
+	// REDIS_REPLICA_WAIT, REDIS_POOL_SIZE, REDIS_MAX_RETRIES and
+	// REDIS_RETRY_ON_TIMEOUT.
 	// Options print with the password redacted.
 	Options redisstore.Options
 	// SetMaxmemoryPolicy, when set, is applied with CONFIG SET

@@ -62,8 +62,8 @@ func TestBindUsage(t *testing.T) {
 			t.Errorf("flag --%s usage %q does not name %s", f.Name, f.Usage, env)
 		}
 	})
-	if n != 50 {
-		t.Errorf("%d flags, want 50", n)
+	if n != 51 {
+		t.Errorf("%d flags, want 51", n)
 	}
 }
 

@@ -147,6 +147,7 @@ func options(c *Config, t *topology) []option {
 		{"REDIS_READ_TIMEOUT", GroupRedis, "Redis per-attempt command timeout", "duration", &r.ReadTimeout, dur(redisstore.DefaultReadTimeout), zeroRefused},
 		{"REDIS_WRITE_TIMEOUT", GroupRedis, "Redis write timeout: a connection silent that long is closed", "duration", &r.WriteTimeout, dur(redisstore.DefaultWriteTimeout), zeroRefused},
 		{"REDIS_KEEPALIVE", GroupRedis, "Redis TCP keep-alive period, 0 turns it off", "duration", &r.KeepAlive, dur(redisstore.DefaultKeepAlive), zeroOff},
+		{"REDIS_REPLICA_WAIT", GroupRedis, "how long an invalidation waits for the online replicas of its masters to hold it (WAIT); 0 turns it off", "duration", &r.ReplicaWait, dur(redisstore.DefaultReplicaWait), zeroOff},
 		{"REDIS_POOL_SIZE", GroupRedis, "Redis connection pool size for blocking commands", "int", &r.PoolSize, strconv.Itoa(redisstore.DefaultPoolSize), zeroRefused},
 		{"REDIS_MAX_RETRIES", GroupRedis, "Redis retries of a failed idempotent command, 0 turns them off", "int", &r.MaxRetries, strconv.Itoa(redisstore.DefaultMaxRetries), zeroOff},
 		{"REDIS_RETRY_ON_TIMEOUT", GroupRedis, "retry Redis commands that timed out", "bool", negated{&r.NoRetryOnTimeout}, "true", zeroIsValue},

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/filecache/filecache/cache"
+	"github.com/filecache/filecache/cache/redisstore"
 )
 
 // Validate checks every setting and returns one [*VarError] per problem,
@@ -190,6 +192,10 @@ func (c Config) validateRedis(v *validator) {
 	v.atLeast("REDIS_READ_TIMEOUT", r.ReadTimeout, time.Millisecond)
 	v.atLeast("REDIS_WRITE_TIMEOUT", r.WriteTimeout, time.Millisecond)
 	v.nonNegative("REDIS_POOL_SIZE", r.PoolSize)
+	if read := cmp.Or(r.ReadTimeout, redisstore.DefaultReadTimeout); r.ReplicaWait >= read {
+		// The attempt that carries the WAIT would time out first.
+		v.fail("REDIS_REPLICA_WAIT", "%v must be shorter than REDIS_READ_TIMEOUT (%v)", r.ReplicaWait, read)
+	}
 }
 
 // ttl checks a cache TTL: zero (the default) or at least MinTTL.

@@ -29,6 +29,8 @@ var (
 		[]string{"node", "role", "version", "maxmemory_policy"}, nil)
 	redisRetriesDesc = prometheus.NewDesc("cache_store_retries_total",
 		"Redis command attempts retried by the store.", nil, nil)
+	redisUnreplicatedDesc = prometheus.NewDesc("cache_store_unreplicated_deletes_total",
+		"Deletes that the online replicas of their masters did not all acknowledge within the store's ReplicaWait: a failover then could bring their keys back.", nil, nil)
 	redisKeysDesc   = nodeDesc("redis_keys", "Keys held by the node, over all databases.")
 	redisSeriesList = []redisSeries{
 		{"connected_clients", nodeDesc("redis_connected_clients", "Client connections of the node."), prometheus.GaugeValue},
@@ -101,11 +103,17 @@ func (c *redisCollector) Describe(ch chan<- *prometheus.Desc) {
 	if _, ok := c.redis.(interface{ Retries() uint64 }); ok {
 		ch <- redisRetriesDesc
 	}
+	if _, ok := c.redis.(interface{ Unreplicated() uint64 }); ok {
+		ch <- redisUnreplicatedDesc
+	}
 }
 
 func (c *redisCollector) Collect(ch chan<- prometheus.Metric) {
 	if r, ok := c.redis.(interface{ Retries() uint64 }); ok {
 		ch <- prometheus.MustNewConstMetric(redisRetriesDesc, prometheus.CounterValue, float64(r.Retries()))
+	}
+	if r, ok := c.redis.(interface{ Unreplicated() uint64 }); ok {
+		ch <- prometheus.MustNewConstMetric(redisUnreplicatedDesc, prometheus.CounterValue, float64(r.Unreplicated()))
 	}
 	c.mu.Lock()
 	nodes := c.nodes

@@ -176,6 +176,15 @@ func (b *Background) Retries() uint64 {
 	return 0
 }
 
+// Unreplicated returns the Store's deletes that the replicas did not
+// acknowledge in time, 0 before it has connected.
+func (b *Background) Unreplicated() uint64 {
+	if s := b.store.Load(); s != nil {
+		return s.Unreplicated()
+	}
+	return 0
+}
+
 // current returns the Store or ErrNotConnected.
 func (b *Background) current() (*Store, error) {
 	if s := b.store.Load(); s != nil {

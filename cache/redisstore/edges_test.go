@@ -21,7 +21,7 @@ import (
 // The faults of a real Redis at the edges: error replies that are answers,
 // commands that ran after their client gave up, a server that is gone.
 
-func redisCLI(t *testing.T, srv *redistest.Server, args ...string) string {
+func redisCLI(t testing.TB, srv *redistest.Server, args ...string) string {
 	t.Helper()
 	out, err := exec.Command("redis-cli", append([]string{"-p", fmt.Sprint(srv.Port())}, args...)...).CombinedOutput()
 	if err != nil {

@@ -105,6 +105,15 @@ type Options struct {
 	// up (cache.Confirmer); a negative value turns it off.
 	// Default: DefaultHeartbeat.
 	Heartbeat time.Duration
+	// ReplicaWait is how long Delete waits, on a master with online
+	// replicas, for all of them to hold its UNLINKs (WAIT), so that a
+	// failover cannot bring deleted keys back; masters without an online
+	// replica get no WAIT. A delete that the replicas did not acknowledge in
+	// time succeeds and is counted (Unreplicated); one whose master fails
+	// first fails. It must be shorter than ReadTimeout; a negative value
+	// turns it off. Default: DefaultReplicaWait, or half of a shorter
+	// ReadTimeout.
+	ReplicaWait time.Duration
 	// TracerProvider, if set, makes the Store's Redis commands spans of
 	// the callers' sampled traces (see TracerName). Default: nil, no
 	// tracing.
@@ -144,6 +153,14 @@ func (o *Options) setDefaults() error {
 	defaults.Positive(&o.RetryBackoff, DefaultRetryBackoff)
 	defaults.Positive(&o.MaxBackoff, DefaultMaxBackoff)
 	o.Heartbeat = cmp.Or(o.Heartbeat, DefaultHeartbeat)
+	if o.ReplicaWait == 0 {
+		// Within the attempt that carries it, whatever ReadTimeout is.
+		o.ReplicaWait = min(DefaultReplicaWait, o.ReadTimeout/2) // negative stays: no WAIT
+	}
+	if o.ReplicaWait >= o.ReadTimeout {
+		// A delete's attempt would time out while WAIT still waits.
+		return fmt.Errorf("redisstore: ReplicaWait %v must be shorter than ReadTimeout %v", o.ReplicaWait, o.ReadTimeout)
+	}
 	defaults.Positive(&o.PoolSize, DefaultPoolSize)
 	defaults.OrOff(&o.MaxRetries, DefaultMaxRetries)
 	defaults.Positive(&o.ScanCount, DefaultScanCount)

@@ -33,6 +33,7 @@ type optionsView struct {
 	ReadTimeout      string   `json:"read_timeout"`
 	WriteTimeout     string   `json:"write_timeout"`
 	KeepAlive        string   `json:"keepalive"`
+	ReplicaWait      string   `json:"replica_wait"`
 	PoolSize         int      `json:"pool_size"`
 	MaxRetries       int      `json:"max_retries"`
 	NoRetryOnTimeout bool     `json:"no_retry_on_timeout,omitempty"`
@@ -46,11 +47,14 @@ func (o Options) view() optionsView {
 	v := optionsView{
 		Addrs: o.Addrs, MasterSet: o.MasterSet, Username: o.Username, DB: o.DB,
 		DialTimeout: o.DialTimeout.String(), ReadTimeout: o.ReadTimeout.String(), WriteTimeout: o.WriteTimeout.String(),
-		KeepAlive: o.KeepAlive.String(), PoolSize: o.PoolSize, MaxRetries: o.MaxRetries,
+		KeepAlive: o.KeepAlive.String(), ReplicaWait: o.ReplicaWait.String(), PoolSize: o.PoolSize, MaxRetries: o.MaxRetries,
 		NoRetryOnTimeout: o.NoRetryOnTimeout, Track: o.Track,
 	}
 	if o.KeepAlive < 0 {
 		v.KeepAlive = "off"
+	}
+	if o.ReplicaWait < 0 {
+		v.ReplicaWait = "off"
 	}
 	if o.Password != "" {
 		v.Password = redacted

@@ -20,6 +20,9 @@ type Store struct {
 	opts    Options
 	retries atomic.Uint64
 
+	repl         *replication  // deletes that wait for replicas; nil if ReplicaWait is off
+	unreplicated atomic.Uint64 // deletes the replicas did not acknowledge in time
+
 	mu          sync.Mutex                        // serializes Notify and Confirm
 	notifyList  atomic.Pointer[[]func([]string)]  // copy-on-write: read by the connections' readers
 	confirmList atomic.Pointer[[]func(time.Time)] // copy-on-write: read by the heartbeat
@@ -70,6 +73,13 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	}
 	hctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
+	if opts.ReplicaWait > 0 {
+		if err := s.startReplication(ctx, hctx); err != nil {
+			stop()
+			client.Close()
+			return nil, fmt.Errorf("redisstore: connect to %v: %w", opts.Addrs, err)
+		}
+	}
 	if len(opts.Track) > 0 && opts.Heartbeat > 0 {
 		s.done.Go(func() { s.heartbeat(hctx) })
 	}
@@ -204,9 +214,17 @@ func (s *Store) SetMulti(ctx context.Context, entries []cache.Entry) error {
 
 // Delete implements cache.Store with UNLINK (the memory is freed off the
 // main thread), one key per command so that keys may live on any node.
+// Where their masters have online replicas, it returns once the replicas
+// hold the deletes too, or ReplicaWait has passed (see Options.ReplicaWait),
+// so that a failover cannot bring the keys back.
 func (s *Store) Delete(ctx context.Context, keys ...string) (int, error) {
 	if len(keys) == 0 {
 		return 0, nil
+	}
+	if s.repl != nil {
+		if t := s.repl.topo.Load(); t != nil && t.waits {
+			return s.deleteWaited(ctx, keys)
+		}
 	}
 	cmds := make(rueidis.Commands, len(keys))
 	for i, k := range keys {
@@ -309,6 +327,9 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.stop()
 	s.done.Wait()
+	if s.repl != nil {
+		s.repl.client.Close()
+	}
 	s.client.Close()
 	return nil
 }

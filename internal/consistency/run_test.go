@@ -1,7 +1,6 @@
 package consistency
 
 import (
-	"slices"
 	"testing"
 	"time"
 )
@@ -41,17 +40,6 @@ func TestFaults(t *testing.T) {
 			}
 			if f.Name == "none" && len(r.ReadsFailed) > 0 {
 				t.Errorf("reads failed without a fault: %v", r.ReadsFailed)
-			}
-			if f.Name == "cluster-master-kill" {
-				// Redis replicates asynchronously: a master killed
-				// right after it acknowledged an invalidation may not
-				// have passed it on, and the promoted replica serves
-				// the old value until the key is written again (a
-				// known limit, docs/ARCHITECTURE.md). Stale and
-				// backward reads are logged, not failed; the rest is.
-				r.Violations = slices.DeleteFunc(r.Violations, func(v Violation) bool {
-					return v.Kind == StaleRead || v.Kind == BackwardRead
-				})
 			}
 			if !r.OK() {
 				t.Errorf("%d consistency violations (see the summary above)", len(r.Violations))
