@@ -46,10 +46,11 @@ type Store interface {
 	// are neither done nor set aside, and due (not waiting for a retry),
 	// oldest first.
 	Pending(ctx context.Context, limit int, createdBefore time.Time) ([]Entry, error)
-	// Since returns up to limit entries created at or after createdAfter
-	// with an id above afterID, done or not (but not set aside), oldest
-	// first: the deliveries the cache may have lost.
-	Since(ctx context.Context, createdAfter time.Time, afterID int64, limit int) ([]Entry, error)
+	// Since returns up to limit entries marked done at or after doneFrom,
+	// or not done, created at or before createdTo, with an id above
+	// afterID, and not set aside, oldest first: the deliveries a cache
+	// that died may have lost.
+	Since(ctx context.Context, doneFrom, createdTo time.Time, afterID int64, limit int) ([]Entry, error)
 	// MarkDone marks entries delivered. Unknown and done ids are ignored.
 	MarkDone(ctx context.Context, ids ...int64) error
 	// RetryLater counts a rejected delivery of entry id and makes it due

@@ -29,6 +29,10 @@ const (
 // signalTimeout bounds sending a signal and marking a batch done.
 const signalTimeout = 2 * time.Second
 
+// unmarkedMaxAge is how long an entry whose mark failed is remembered as
+// delivered: past it a pass may deliver it again, which is harmless.
+const unmarkedMaxAge = time.Minute
+
 // markQueue bounds the entries delivered by writers and waiting to be
 // marked done; beyond it a writer marks its own.
 const markQueue = 4096
@@ -112,7 +116,7 @@ type Relay struct {
 	// again: on a busy machine a mark can outlast the grace, and a second
 	// delivery would delete what readers cached since the write.
 	umu      sync.Mutex
-	unmarked map[int64]struct{}
+	unmarked map[int64]time.Time // when delivered
 
 	// A poll after the grace of the newest signalled entry: one timer,
 	// re-armed when it fires before pollDue.
@@ -129,12 +133,9 @@ type Relay struct {
 	// complete drain that began after them. Pending while they differ.
 	failures, cleared atomic.Uint64
 
-	// lost is the earliest creation time of the entries to deliver again
-	// (zero: none), and lostGen counts the MarkLost calls, so that a drain
-	// clears only what it delivered.
-	lmu     sync.Mutex
-	lost    time.Time
-	lostGen uint64
+	// lost is what MarkLost asks the drains to deliver again.
+	lmu  sync.Mutex
+	lost lostWindow
 
 	writerDelivered, relayed, failed, handedOff, rejected, setAside, replayed atomic.Uint64
 }
@@ -159,7 +160,7 @@ func NewRelay(store Store, deliver Deliver, opts Options) *Relay {
 	r := &Relay{
 		store: store, deliver: deliver, opts: opts, log: opts.Logger,
 		full: make(chan struct{}, 1), poll: make(chan struct{}, 1), marks: make(chan int64, markQueue),
-		delivered: make(chan struct{}), unmarked: map[int64]struct{}{},
+		delivered: make(chan struct{}), unmarked: map[int64]time.Time{},
 	}
 	if n, ok := store.(Notifier); ok && canSignal(n) {
 		r.notifier = n
@@ -183,7 +184,7 @@ func canSignal(n Notifier) bool {
 func (r *Relay) Delivered(ctx context.Context, id int64) {
 	r.writerDelivered.Add(1)
 	r.umu.Lock()
-	r.unmarked[id] = struct{}{}
+	r.unmarked[id] = r.opts.Now()
 	r.umu.Unlock()
 	if r.running.Load() {
 		select {
@@ -261,24 +262,6 @@ func (r *Relay) MarkPending() {
 	r.Kick()
 }
 
-// MarkLost says that the cache may have lost deliveries it acknowledged
-// (Redis died: it restarts from a snapshot or an AOF that misses the last
-// second or two, or a replica that lagged takes over). It is MarkPending,
-// and the next complete drain first delivers again every entry created
-// within Options.Replay before now, done or not: a lost delete would
-// otherwise bring back the value a write replaced, and nothing would
-// remove it before its TTL.
-func (r *Relay) MarkLost() {
-	since := r.opts.Now().Add(-r.opts.Replay)
-	r.lmu.Lock()
-	if r.lost.IsZero() || since.Before(r.lost) {
-		r.lost = since
-	}
-	r.lostGen++
-	r.lmu.Unlock()
-	r.MarkPending()
-}
-
 // Pending reports whether invalidations may be undelivered: since a
 // failure, no complete drain has found the outbox empty.
 func (r *Relay) Pending() bool { return r.failures.Load() > r.cleared.Load() }
@@ -335,6 +318,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		}
 		if now := r.opts.Now(); now.Sub(lastPrune) >= r.opts.PruneAfter/4 {
 			lastPrune = now
+			r.forgetUnmarkedBefore(now.Add(-unmarkedMaxAge))
 			if n, err := r.store.Prune(ctx, now.Add(-r.opts.PruneAfter)); err != nil && ctx.Err() == nil {
 				r.log.Warn("outbox prune failed", "err", err)
 			} else if n > 0 {
@@ -527,46 +511,6 @@ func (r *Relay) pass(ctx context.Context, full bool) (int, error) {
 	}
 }
 
-// replay delivers again the entries MarkLost asked for, if any. A failure
-// leaves them to the next drain, and the relay Pending.
-func (r *Relay) replay(ctx context.Context) error {
-	r.lmu.Lock()
-	since, gen := r.lost, r.lostGen
-	r.lmu.Unlock()
-	if since.IsZero() {
-		return nil
-	}
-	var after int64
-	for {
-		entries, err := r.store.Since(ctx, since, after, r.opts.Batch)
-		if err != nil {
-			r.failures.Add(1)
-			return err
-		}
-		if len(entries) == 0 {
-			break
-		}
-		for _, e := range entries {
-			after = e.ID
-			if e.Err != nil {
-				continue // the pending pass sets it aside
-			}
-			err := r.traceDelivery(ctx, e)
-			if err != nil && !errors.Is(err, ErrPoison) {
-				r.failures.Add(1)
-				return err
-			}
-			r.replayed.Add(1)
-		}
-	}
-	r.lmu.Lock()
-	if r.lostGen == gen {
-		r.lost = time.Time{}
-	}
-	r.lmu.Unlock()
-	return nil
-}
-
 // isUnmarked reports whether the writer of entry id delivered it and its
 // mark is not written yet.
 func (r *Relay) isUnmarked(id int64) bool {
@@ -574,6 +518,19 @@ func (r *Relay) isUnmarked(id int64) bool {
 	defer r.umu.Unlock()
 	_, ok := r.unmarked[id]
 	return ok
+}
+
+// forgetUnmarkedBefore drops the unmarked entries delivered before t: their
+// marks failed, and another process may have marked them since, so that no
+// pass of this one would find them pending and forget them.
+func (r *Relay) forgetUnmarkedBefore(t time.Time) {
+	r.umu.Lock()
+	defer r.umu.Unlock()
+	for id, at := range r.unmarked {
+		if at.Before(t) {
+			delete(r.unmarked, id)
+		}
+	}
 }
 
 // forget drops ids, marked done, from the unmarked entries.

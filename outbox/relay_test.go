@@ -194,26 +194,36 @@ func TestSlowMarkNotDeliveredAgain(t *testing.T) {
 
 // TestMarkLostReplaysRecentEntries: after MarkLost (the cache may have
 // lost deliveries it acknowledged: Redis restarted from an AOF that misses
-// its last second), a drain delivers again the entries created within
-// Replay, done or not, and not the older ones; until it has, the relay is
-// Pending, and a drain that fails leaves them to the next.
+// its last second), a drain delivers again the entries done within Replay
+// before it, and not those done earlier or created after it; until it has,
+// the relay is Pending, and a drain that fails leaves them to the next.
 func TestMarkLostReplaysRecentEntries(t *testing.T) {
-	s := openStore(t, sqltest.SQLiteDSN(t))
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	advance := func(d time.Duration) { clock.Add(int64(d)) }
+	s, err := sqlstore.Open(t.Context(), sqltest.SQLiteDSN(t), sqlstore.Options{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
 	c := newCache()
-	replay := 500 * time.Millisecond
-	r := outbox.NewRelay(s, c.deliver, outbox.Options{Interval: time.Hour, Grace: time.Hour, Replay: replay})
-	old := enqueue(t, s, "old")
-	if err := s.MarkDone(t.Context(), old); err != nil {
-		t.Fatal(err)
+	r := outbox.NewRelay(s, c.deliver, outbox.Options{Interval: time.Hour, Grace: time.Hour, Replay: 10 * time.Second, Now: now})
+	done := func(key string) {
+		if err := s.MarkDone(t.Context(), enqueue(t, s, key)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	time.Sleep(replay + 100*time.Millisecond) // "old" is older than Replay
-	recent := enqueue(t, s, "recent")
-	if err := s.MarkDone(t.Context(), recent); err != nil {
-		t.Fatal(err)
-	}
+	done("old")
+	advance(time.Minute)
+	done("recent-1")
+	done("recent-2")
+	enqueue(t, s, "pending") // delivered by the pending pass anyway
 
 	c.setDown(true)
 	r.MarkLost()
+	advance(time.Second)
+	done("after") // created after the loss: its writer reached the cache
 	if !r.Pending() {
 		t.Fatal("not Pending after MarkLost")
 	}
@@ -224,15 +234,18 @@ func TestMarkLostReplaysRecentEntries(t *testing.T) {
 	if _, err := r.Drain(t.Context()); err != nil || r.Pending() {
 		t.Fatalf("drain: %v, Pending %v; want nil and not Pending", err, r.Pending())
 	}
-	if !c.has("recent") || c.has("old") {
-		t.Fatalf("delivered again %q; want the recent entry and not the old one", c.deleted)
+	for key, want := range map[string]bool{"old": false, "recent-1": true, "recent-2": true, "pending": true, "after": false} {
+		if c.has(key) != want {
+			t.Errorf("%s delivered again: %v, want %v (deliveries %q)", key, c.has(key), want, c.deleted)
+		}
 	}
-	if st := r.Stats(); st.Replayed != 1 {
-		t.Fatalf("stats %+v, want 1 replayed", st)
+	if st := r.Stats(); st.Replayed != 3 {
+		t.Errorf("stats %+v, want 3 replayed (recent-1, recent-2, pending)", st)
 	}
 	// Once replayed, a drain does not deliver them again.
-	if _, err := r.Drain(t.Context()); err != nil || len(c.deleted) != 1 {
-		t.Fatalf("second drain: %v, deliveries %q; want none more", err, c.deleted)
+	n := len(c.deleted)
+	if _, err := r.Drain(t.Context()); err != nil || len(c.deleted) != n {
+		t.Fatalf("second drain: %v, deliveries %q; want none more", err, c.deleted[n:])
 	}
 }
 

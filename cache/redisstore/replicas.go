@@ -89,7 +89,9 @@ func (s *Store) startReplication(ctx, bg context.Context) error {
 	co.ClientTrackingOptions = nil
 	co.CacheSizeEachConn = 0
 	co.PipelineMultiplex = 0
-	co.ClientName = s.opts.ClientName + "-wait"
+	if co.ClientName != "" {
+		co.ClientName += "-wait"
+	}
 	// Only CLUSTER SLOTS goes through its routing, so it would rarely
 	// learn of a node on its own; Nodes must know the masters.
 	co.ClusterOption.ShardsRefreshInterval = replicasRefresh

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/filecache/filecache/files"
@@ -31,14 +32,41 @@ func (s *Store) Pending(ctx context.Context, limit int, createdBefore time.Time)
 		ORDER BY id LIMIT $3`, timeArg(createdBefore), timeArg(s.now()), entryLimit(limit))
 }
 
-// Since implements outbox.Store. A limit below 1 means 100; above 10000
-// means 10000.
-func (s *Store) Since(ctx context.Context, createdAfter time.Time, afterID int64, limit int) ([]outbox.Entry, error) {
+// Since implements outbox.Store. It finds the ids first, the done entries
+// through the index on done_at and the pending ones through the index of
+// pending entries, and then reads those rows: a query ordered by id would
+// walk the hour of done entries the outbox keeps (PostgreSQL chose that
+// plan for every form of the query tried, 0.2 s at 10^6 entries). A limit
+// below 1 means 100; above 512 means 512.
+func (s *Store) Since(ctx context.Context, doneFrom, createdTo time.Time, afterID int64, limit int) ([]outbox.Entry, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id FROM outbox WHERE done_at >= $1 AND created_at <= $2 AND id > $3 AND set_aside_at IS NULL
+		UNION ALL SELECT id FROM outbox WHERE done_at IS NULL AND created_at <= $2 AND id > $3 AND set_aside_at IS NULL`,
+		timeArg(doneFrom), timeArg(createdTo), afterID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: recent invalidations: %w", err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("sqlstore: recent invalidations: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: recent invalidations: %w", err)
+	}
+	if len(ids) == 0 {
+		return []outbox.Entry{}, nil
+	}
+	slices.Sort(ids)
+	ids = ids[:min(len(ids), entryLimit(limit), idsPerQuery)]
 	return s.entries(ctx, "recent invalidations", `SELECT id, keys, tags, created_at, attempts, traceparent FROM outbox
-		WHERE set_aside_at IS NULL AND created_at >= $1 AND id > $2
-		ORDER BY id LIMIT $3`, timeArg(createdAfter), afterID, entryLimit(limit))
+		WHERE id IN (`+placeholders(1, len(padIn(nil, ids)))+`) ORDER BY id`, padIn(nil, ids)...)
 }
 
 // entryLimit is limit within the limits of Pending and Since.

@@ -227,8 +227,8 @@ func TestMarkDoneMany(t *testing.T) {
 	})
 }
 
-// TestOutboxSince: Since returns the entries created from a time on, done
-// or pending but not set aside, page by page after an id.
+// TestOutboxSince: Since returns the entries done from a time on or
+// pending, created up to a time, not set aside, page by page after an id.
 func TestOutboxSince(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
 		s := e.newStore(t, sqlstore.Options{})
@@ -256,16 +256,22 @@ func TestOutboxSince(t *testing.T) {
 			}
 			return out
 		}
-		got, err := s.Since(t.Context(), start, 0, 2)
+		end := time.Now().Add(time.Minute)
+		got, err := s.Since(t.Context(), start, end, 0, 2)
 		if err != nil || !slices.Equal(keys(got), []string{"done", "pending"}) {
 			t.Fatalf("first page: %q, %v; want done, pending", keys(got), err)
 		}
-		got, err = s.Since(t.Context(), start, got[1].ID, 2)
+		got, err = s.Since(t.Context(), start, end, got[1].ID, 2)
 		if err != nil || !slices.Equal(keys(got), []string{"last"}) {
 			t.Fatalf("second page: %q, %v; want last (not the entry set aside)", keys(got), err)
 		}
-		if got, err := s.Since(t.Context(), time.Now().Add(time.Minute), 0, 10); err != nil || len(got) != 0 {
-			t.Fatalf("entries from a minute ahead: %q, %v; want none", keys(got), err)
+		// Done before doneFrom: only the pending entries.
+		if got, err := s.Since(t.Context(), end, end, 0, 10); err != nil || !slices.Equal(keys(got), []string{"pending", "last"}) {
+			t.Fatalf("entries done from a minute ahead: %q, %v; want the pending ones", keys(got), err)
+		}
+		// Created after createdTo: none.
+		if got, err := s.Since(t.Context(), start, start, 0, 10); err != nil || len(got) != 0 {
+			t.Fatalf("entries created before %v: %q, %v; want none", start, keys(got), err)
 		}
 	})
 }
