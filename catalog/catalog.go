@@ -130,6 +130,11 @@ type Catalog struct {
 // outbox and must reach the store before a read trusts it again.
 func (c *Catalog) SuspendCacheReads() { c.relay.MarkPending() }
 
+// Close stops the catalog's background work that no Run owns (the timer
+// of coalesced download invalidations) and waits for it. Call it before
+// the cache and the repository close.
+func (c *Catalog) Close() { c.coalesce.close() }
+
 // CacheMayHaveLost is SuspendCacheReads for a store that may also have lost
 // deletes it acknowledged: Redis died and restarts from a snapshot or an
 // AOF that misses its last writes, or a replica that lagged takes over.

@@ -99,6 +99,7 @@ func forEachWith(t *testing.T, opts catalog.Options, fn func(t *testing.T, newEn
 				if err != nil {
 					t.Fatal(err)
 				}
+				t.Cleanup(cat.Close)
 				return &env{repo: repo, store: store, cache: c, cat: cat}
 			})
 		})

@@ -194,6 +194,8 @@ type coalescer struct {
 	waiting   []int64
 	scheduled bool
 	swept     time.Time
+	closed    bool           // no timer flush from now on
+	flushing  sync.WaitGroup // the timer's flush in progress
 }
 
 func (co *coalescer) init(c *Catalog) {
@@ -233,7 +235,7 @@ func (co *coalescer) invalidate(ctx context.Context, entry int64, keys []string)
 		if !due.IsZero() {
 			co.parts[entry]++
 			co.waiting = append(co.waiting, entry)
-			if !co.scheduled {
+			if !co.scheduled && !co.closed {
 				co.scheduled = true
 				co.timer.Reset(due.Sub(now))
 			}
@@ -298,9 +300,29 @@ func (co *coalescer) sweep(now time.Time) {
 // flushFromTimer is the flush the timer runs when the first deferred key
 // is due. It is no request's: its context is its own.
 func (co *coalescer) flushFromTimer() {
+	co.mu.Lock()
+	if co.closed {
+		co.mu.Unlock()
+		return
+	}
+	co.flushing.Add(1)
+	co.mu.Unlock()
+	defer co.flushing.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), co.cat.opts.InvalidateTimeout)
 	defer cancel()
 	_ = co.flush(ctx)
+}
+
+// close stops the timer's flushes and waits for one in progress: the
+// deferred keys are left to FlushDownloads or, their entries pending, to
+// the relays.
+func (co *coalescer) close() {
+	co.mu.Lock()
+	co.closed = true
+	co.timer.Stop()
+	co.scheduled = false
+	co.mu.Unlock()
+	co.flushing.Wait()
 }
 
 // flush invalidates every deferred key now, and marks delivered the

@@ -196,6 +196,9 @@ func (a *app) Close() error {
 	if a.stopWatch != nil {
 		a.stopWatch()
 	}
+	if a.catalog != nil {
+		a.catalog.Close()
+	}
 	if a.store != nil {
 		errs = append(errs, a.store.Close())
 	}
