@@ -12,6 +12,7 @@ import (
 	"github.com/filecache/filecache/files/sqlstore"
 	"github.com/filecache/filecache/internal/faultproxy"
 	"github.com/filecache/filecache/internal/sqltest"
+	"github.com/filecache/filecache/internal/testenv"
 )
 
 // slack is what a call may take beyond its deadline on a loaded machine:
@@ -165,7 +166,16 @@ func TestPostgresHangsAtConnect(t *testing.T) {
 	})
 
 	p.Forward()
-	s := openStore(t, dsn, sqlstore.Options{Timeout: timeout, MaxOpenConns: 2})
+	// Set-up, not the point: on a busy machine the first connections after
+	// the hang can fail ("driver: bad connection", seen in CI under two
+	// busy loops) or outlast the short timeout.
+	var s *sqlstore.Store
+	testenv.Eventually(t, 20*time.Second, func() error {
+		var err error
+		s, err = sqlstore.Open(t.Context(), dsn, sqlstore.Options{Timeout: timeout, MaxOpenConns: 2})
+		return err
+	})
+	t.Cleanup(func() { s.Close() })
 	p.Cut() // the pool's idle connection dies with the server side
 	p.Hang()
 	// A dead idle connection fails its first use at once (unexpected EOF:
