@@ -122,6 +122,7 @@ type Catalog struct {
 	touches  sessionBuffer
 	dl       downloads
 	coalesce coalescer
+	writing  inflight
 }
 
 // SuspendCacheReads makes reads skip the cache until the outbox has been

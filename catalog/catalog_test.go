@@ -580,3 +580,61 @@ func TestClientGoneAfterCommit(t *testing.T) {
 		})
 	}
 }
+
+// TestReadBetweenCommitAndInvalidation: a read on the writing instance
+// after the commit and before the invalidation answers the committed
+// version, not the cached one: a reader that got the new version from the
+// database must not get the old one next (fccheck's proxy-cut saw v38,
+// then v37 as a near hit, on the instance whose write was in flight).
+func TestReadBetweenCommitAndInvalidation(t *testing.T) {
+	for _, sk := range storeKinds {
+		t.Run(sk.name, func(t *testing.T) {
+			repo, err := sqlstore.Open(t.Context(), sqltest.SQLiteDSN(t), sqlstore.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { repo.Close() })
+			c, err := cache.New(sk.open(t), cache.Options{Prefix: fmt.Sprintf("inflight%08x:", rand.Uint32())})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cat *catalog.Catalog
+			var id string
+			var during []string
+			cat, err = catalog.New(repo, repo, c, catalog.Options{
+				Logger: slog.New(slog.DiscardHandler),
+				AfterCommit: func() {
+					if id == "" {
+						return
+					}
+					f, origin, err := cat.GetFile(t.Context(), id)
+					if err != nil {
+						t.Errorf("read during the write: %v", err)
+					}
+					during = append(during, fmt.Sprintf("%s (%v)", f.Name, origin))
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(cat.Close)
+			f, err := cat.CreateFile(t.Context(), newFile("v1.txt"), "203.0.113.7")
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustGet(t, cat, f.ID, cache.OriginLoad)
+			mustGet(t, cat, f.ID, cache.OriginStore)
+			id = f.ID
+			name := "v2.txt"
+			if _, err := cat.UpdateFile(t.Context(), f.ID, files.FilePatch{Name: &name}, 0); err != nil {
+				t.Fatal(err)
+			}
+			if len(during) != 1 || during[0] != "v2.txt (miss)" {
+				t.Fatalf("read between the commit and the invalidation: %q; want the committed v2.txt from the database", during)
+			}
+			if got := mustGet(t, cat, f.ID, cache.OriginLoad); got.Name != "v2.txt" {
+				t.Fatalf("read after the write = %q, want v2.txt", got.Name)
+			}
+		})
+	}
+}

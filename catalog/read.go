@@ -15,7 +15,7 @@ import (
 // fetch reads id of family through the cache, or straight from load while
 // the cache may be stale (see Catalog.CacheReadsSuspended).
 func fetch[T any](ctx context.Context, c *Catalog, f *cache.Family[T], id string, load cache.Loader[T]) (T, cache.Origin, error) {
-	if c.CacheReadsSuspended() {
+	if c.CacheReadsSuspended() || c.writing.has(func() string { return c.key(f, id) }) {
 		v, err := f.LoadWithoutCache(ctx, id, load)
 		return v, cache.OriginLoad, classify(err)
 	}

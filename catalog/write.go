@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/filecache/filecache/cache"
@@ -127,14 +128,23 @@ func (c *Catalog) PutSettings(ctx context.Context, s files.SystemSettings) (file
 func (c *Catalog) write(ctx context.Context, change func(tx files.Tx) (outbox.Invalidation, error)) error {
 	var inv outbox.Invalidation
 	var entry int64
+	var marked []string
 	err := c.repo.WithTx(ctx, func(tx files.Tx) error {
 		var err error
 		if inv, err = change(tx); err != nil {
 			return err
 		}
+		// From before the commit until the invalidation: see inflight.
+		if marked == nil {
+			marked = slices.Clone(inv.Keys)
+			c.writing.add(marked)
+		}
 		entry, err = tx.Enqueue(ctx, inv)
 		return err
 	})
+	if marked != nil {
+		defer c.writing.done(marked)
+	}
 	if err != nil {
 		return classify(err)
 	}
