@@ -533,19 +533,9 @@ func TestSettingsAreEnforced(t *testing.T) {
 func TestClientGoneAfterCommit(t *testing.T) {
 	for _, sk := range storeKinds {
 		t.Run(sk.name, func(t *testing.T) {
-			repo, err := sqlstore.Open(t.Context(), sqltest.SQLiteDSN(t), sqlstore.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { repo.Close() })
-			c, err := cache.New(sk.open(t), cache.Options{Prefix: fmt.Sprintf("gone%08x:", rand.Uint32())})
-			if err != nil {
-				t.Fatal(err)
-			}
 			reqCtx, hangUp := context.WithCancel(t.Context())
 			var hungUp atomic.Bool
-			cat, err := catalog.New(repo, repo, c, catalog.Options{
-				Logger: slog.New(slog.DiscardHandler),
+			cat := openCatalog(t, sk, catalog.Options{
 				// The client goes away between the commit and the
 				// invalidation.
 				AfterCommit: func() {
@@ -554,9 +544,6 @@ func TestClientGoneAfterCommit(t *testing.T) {
 					}
 				},
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
 			f, err := cat.CreateFile(t.Context(), newFile("v1.txt"), "203.0.113.7")
 			if err != nil {
 				t.Fatal(err)
@@ -589,20 +576,10 @@ func TestClientGoneAfterCommit(t *testing.T) {
 func TestReadBetweenCommitAndInvalidation(t *testing.T) {
 	for _, sk := range storeKinds {
 		t.Run(sk.name, func(t *testing.T) {
-			repo, err := sqlstore.Open(t.Context(), sqltest.SQLiteDSN(t), sqlstore.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { repo.Close() })
-			c, err := cache.New(sk.open(t), cache.Options{Prefix: fmt.Sprintf("inflight%08x:", rand.Uint32())})
-			if err != nil {
-				t.Fatal(err)
-			}
 			var cat *catalog.Catalog
 			var id string
 			var during []string
-			cat, err = catalog.New(repo, repo, c, catalog.Options{
-				Logger: slog.New(slog.DiscardHandler),
+			cat = openCatalog(t, sk, catalog.Options{
 				AfterCommit: func() {
 					if id == "" {
 						return
@@ -614,10 +591,6 @@ func TestReadBetweenCommitAndInvalidation(t *testing.T) {
 					during = append(during, fmt.Sprintf("%s (%v)", f.Name, origin))
 				},
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(cat.Close)
 			f, err := cat.CreateFile(t.Context(), newFile("v1.txt"), "203.0.113.7")
 			if err != nil {
 				t.Fatal(err)
@@ -637,4 +610,28 @@ func TestReadBetweenCommitAndInvalidation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// openCatalog returns a catalog with opts over SQLite and a cache of kind
+// sk under a prefix of its own, closed when t ends.
+func openCatalog(t *testing.T, sk storeKind, opts catalog.Options) *catalog.Catalog {
+	t.Helper()
+	repo, err := sqlstore.Open(t.Context(), sqltest.SQLiteDSN(t), sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { repo.Close() })
+	c, err := cache.New(sk.open(t), cache.Options{Prefix: fmt.Sprintf("cat%08x:", rand.Uint32())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	cat, err := catalog.New(repo, repo, c, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cat.Close)
+	return cat
 }
