@@ -12,8 +12,9 @@ var _ cache.Notifier = (*Store)(nil)
 
 // Notify implements cache.Notifier: fn is called with the keys Redis reports
 // as changed under Options.Track, and with nil when a connection is lost
-// (Redis does not replay the invalidations a client missed) or when Redis
-// flushes everything.
+// (Redis does not replay the invalidations a client missed, and a restart
+// may lose what it acknowledged last; reported with or without Track) or
+// when Redis flushes everything.
 func (s *Store) Notify(fn func(keys []string)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

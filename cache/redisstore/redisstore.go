@@ -59,9 +59,9 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s := &Store{opts: opts}
 	co := opts.clientOption()
-	if len(opts.Track) > 0 {
-		co.OnInvalidations = s.invalidated
-	}
+	// Set even without Track: rueidis calls it with nil when a connection
+	// is lost, the only sign of a Redis restart that no request saw fail.
+	co.OnInvalidations = s.invalidated
 	client, err := newClient(co, opts)
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: connect to %v: %w", opts.Addrs, err)

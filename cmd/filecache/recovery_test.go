@@ -220,8 +220,21 @@ func TestCacheDisabled(t *testing.T) {
 // remove it before its TTL. Neither instance may serve it: losing their
 // connections suspends their cache reads until the invalidations of the
 // last seconds are delivered again (outbox.Relay.MarkLost). No request is
-// in flight meanwhile, so no breaker opens.
+// in flight meanwhile, so no breaker opens; without a near cache there is
+// no tracking connection either, and the lost command connections alone
+// must tell.
 func TestRedisRestartLosesDeletes(t *testing.T) {
+	for _, tc := range []struct {
+		name, nearSize, warm string
+	}{
+		{"near", "", "hit-local"},
+		{"redis-only", "0", "hit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testRedisRestartLosesDeletes(t, tc.nearSize, tc.warm) })
+	}
+}
+
+func testRedisRestartLosesDeletes(t *testing.T, nearSize, warm string) {
 	srv, rc, _ := privateRedis(t)
 	// The instances reach Redis through a proxy, cut while Redis restarts,
 	// so that the test sees what Redis came back with before they do.
@@ -232,12 +245,15 @@ func TestRedisRestartLosesDeletes(t *testing.T) {
 		"CACHE_PREFIX":          "restart:",
 		"RATE_LIMIT_PER_MINUTE": "0",
 	}
+	if nearSize != "" {
+		env["CACHE_NEAR_SIZE"] = nearSize
+	}
 	a, b := startServe(t, env), startServe(t, env)
 	f := a.createFile(t, "v1.txt", 1)
 	for _, p := range []*process{a, b} {
 		testenv.Eventually(t, 10*time.Second, func() error {
-			if _, xc := p.getFile(t, f.ID); xc != "hit-local" {
-				return fmt.Errorf("X-Cache %q on %s, want hit-local", xc, p.base)
+			if _, xc := p.getFile(t, f.ID); xc != warm {
+				return fmt.Errorf("X-Cache %q on %s, want %s", xc, p.base, warm)
 			}
 			return nil
 		})
