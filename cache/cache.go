@@ -103,6 +103,8 @@ type Cache struct {
 	keys   Keyspace
 	opts   Options
 	flight singleflight.Group
+	// workers run the flights.
+	workers workers
 	// gen grows with every tag or pattern invalidation; it is part of the
 	// singleflight key so that readers arriving after one never join a load
 	// that started before it.
@@ -172,6 +174,7 @@ func New(store Store, opts Options) (*Cache, error) {
 		keys:     Keyspace{Prefix: opts.Prefix, MaxPart: opts.MaxKeyPart},
 		opts:     opts,
 		families: make(map[string]*counters),
+		workers:  newWorkers(),
 		epoch:    time.Now(),
 		// 16 base32 characters: 80 random bits.
 		tokenPrefix: rand.Text()[:16],

@@ -48,16 +48,27 @@ func (c *Cache) flightKey(kind byte, key string, gen uint64) string {
 // at its own context's end with the context's error. A panic in fn becomes
 // the flight's error: it must not kill the process from a goroutine that no
 // handler can recover.
+//
+// fn runs on one of c.workers' kept goroutines, not on the one singleflight
+// starts per flight, which only waits for it: a flight decodes, encodes and
+// calls the loader and its driver, whose stack grows to tens of kilobytes,
+// and a new goroutine copied its stack that far on every miss.
 func flightDo[T any](ctx context.Context, c *Cache, kind byte, key string, timeout time.Duration, fn func(ctx context.Context) result[T]) (result[T], error) {
-	ch := c.flight.DoChan(c.flightKey(kind, key, c.gen.Load()), func() (r any, _ error) {
-		fctx, cancel := context.WithTimeout(withLoading(context.WithoutCancel(ctx), c, key), timeout)
-		defer cancel()
-		defer func() {
-			if p := recover(); p != nil {
-				r = result[T]{err: fmt.Errorf("cache: load of %s panicked: %v", key, p)}
-			}
-		}()
-		return fn(fctx), nil
+	ch := c.flight.DoChan(c.flightKey(kind, key, c.gen.Load()), func() (any, error) {
+		done := make(chan result[T], 1)
+		c.workers.run(func() {
+			var r result[T]
+			defer func() {
+				if p := recover(); p != nil {
+					r = result[T]{err: fmt.Errorf("cache: load of %s panicked: %v", key, p)}
+				}
+				done <- r
+			}()
+			fctx, cancel := context.WithTimeout(withLoading(context.WithoutCancel(ctx), c, key), timeout)
+			defer cancel()
+			r = fn(fctx)
+		})
+		return <-done, nil
 	})
 	select {
 	case r := <-ch:

@@ -26,14 +26,14 @@ type refreshed[T any] struct {
 func (f *Family[T]) refresh(ctx context.Context, key, id string, marker []byte, stale *seen[T], load Loader[T]) <-chan refreshed[T] {
 	ch := make(chan refreshed[T], 1)
 	base := context.WithoutCancel(ctx) // keeps the loading chain
-	go func() {
+	f.c.workers.run(func() {
 		lctx, cancel := context.WithTimeout(base, f.opts.HardTimeout)
 		v, err := f.loadOnly(lctx, id, load)
 		cancel()
 		sctx, cancel := context.WithTimeout(base, settleTimeout)
 		defer cancel()
 		ch <- f.settle(sctx, key, marker, stale, v, err)
-	}()
+	})
 	return ch
 }
 
@@ -109,12 +109,12 @@ func (f *Family[T]) store(ctx context.Context, key string, marker []byte, stale 
 		// and must not wait for the notification's round trip.
 		stop := done
 		done = nil
-		go func() {
+		f.c.workers.run(func() {
 			defer stop()
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fillStoredTimeout)
 			defer cancel()
 			f.fillStored(ctx, key, own, data, v, expiry)
-		}()
+		})
 	}
 	return served
 }

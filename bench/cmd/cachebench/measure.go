@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -45,6 +46,7 @@ type measurement struct {
 	elapsed   time.Duration
 	p50, p99  time.Duration
 	allocs    float64 // per op, every goroutine of the process included
+	cpu       float64 // µs of the process' CPU per op (user and system), every goroutine included
 	cmds      float64 // Redis commands per op, every client of the server included
 	errs      int64
 	firstErr  error
@@ -108,7 +110,9 @@ func (r *runner) run(ctx context.Context, warmup, d time.Duration, o op) (measur
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
 	c0 := r.commands()
+	cpu0 := processCPU()
 	elapsed := r.loop(ctx, d, o, true)
+	cpu1 := processCPU()
 	c1 := r.commands()
 	runtime.ReadMemStats(&m1)
 	if err := ctx.Err(); err != nil {
@@ -125,6 +129,7 @@ func (r *runner) run(ctx context.Context, warmup, d time.Duration, o op) (measur
 	}
 	if m.ops > 0 {
 		m.allocs = float64(m1.Mallocs-m0.Mallocs) / float64(m.ops)
+		m.cpu = float64(cpu1-cpu0) / float64(time.Microsecond) / float64(m.ops)
 		m.cmds = perOp(c0, c1, m.ops)
 	}
 	m.p50 = time.Duration(m.histogram.ValueAtQuantile(50))
@@ -201,6 +206,7 @@ func (r *runner) stampede(ctx context.Context, rounds, n int, reset func(ctx con
 	runtime.GC()
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
+	var cpu time.Duration
 	for round := range rounds {
 		if err := reset(ctx, round); err != nil {
 			return m, fmt.Errorf("reset: %w", err)
@@ -219,10 +225,12 @@ func (r *runner) stampede(ctx context.Context, rounds, n int, reset func(ctx con
 			})
 		}
 		ready.Wait()
+		cpu0 := processCPU()
 		t0 = time.Now()
 		close(start)
 		wg.Wait()
 		total += time.Since(t0)
+		cpu += processCPU() - cpu0
 		if c0 >= 0 {
 			cmds += r.commands() - c0
 		}
@@ -246,6 +254,7 @@ func (r *runner) stampede(ctx context.Context, rounds, n int, reset func(ctx con
 	m.histogram = h
 	if m.ops > 0 {
 		m.allocs = float64(m1.Mallocs-m0.Mallocs) / float64(m.ops)
+		m.cpu = float64(cpu) / float64(time.Microsecond) / float64(m.ops)
 		m.cmds = perOp(0, cmds, m.ops)
 	}
 	m.p50 = time.Duration(h.ValueAtQuantile(50))
@@ -261,4 +270,14 @@ func perOp(c0, c1, ops int64) float64 {
 	}
 	// The two INFO calls that read the counter are not the workload's.
 	return float64(max(c1-c0-1, 0)) / float64(ops)
+}
+
+// processCPU returns the CPU time (user and system) the process has used,
+// or 0 if the system does not tell.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

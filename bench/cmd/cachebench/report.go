@@ -59,6 +59,9 @@ type result struct {
 	P50         int64   `json:"p50_ns"`
 	P99         int64   `json:"p99_ns"`
 	AllocsPerOp float64 `json:"allocs_per_op"`
+	// CPUPerOp is µs of this process' CPU per op: the library's client
+	// side and, for SQLite, the database; not Redis' or PostgreSQL's.
+	CPUPerOp float64 `json:"cpu_us_per_op"`
 	// CmdsPerOp is Redis commands per op (every client of the server
 	// counted: exact only on a private server); -1 when not counted.
 	CmdsPerOp float64 `json:"redis_cmds_per_op"`
@@ -79,6 +82,7 @@ func newResult(scenario, library string, ref bool, m measurement) result {
 		P50:         int64(m.p50),
 		P99:         int64(m.p99),
 		AllocsPerOp: m.allocs,
+		CPUPerOp:    m.cpu,
 		CmdsPerOp:   m.cmds,
 		Errors:      m.errs,
 	}
@@ -107,7 +111,7 @@ type report struct {
 	Results []result `json:"results"`
 }
 
-var header = []string{"scenario", "library", "ops/s", "p50", "p99", "allocs/op", "redis cmds/op", "vs ref", "notes"}
+var header = []string{"scenario", "library", "ops/s", "p50", "p99", "allocs/op", "cpu µs/op", "redis cmds/op", "vs ref", "notes"}
 
 func (r *report) cells() [][]string {
 	out := make([][]string, 0, len(r.Results))
@@ -119,16 +123,17 @@ func (r *report) cells() [][]string {
 		case x.Ratio > 0:
 			ratio = fmt.Sprintf("%.2fx", x.Ratio)
 		}
-		ops, p50, p99, allocs, cmds := "-", "-", "-", "-", "-"
+		ops, p50, p99, allocs, cpu, cmds := "-", "-", "-", "-", "-", "-"
 		if x.Ops > 0 {
 			ops = fmtOps(x.OpsPerSec)
 			p50, p99 = fmtDur(time.Duration(x.P50)), fmtDur(time.Duration(x.P99))
 			allocs = fmt.Sprintf("%.1f", x.AllocsPerOp)
+			cpu = fmt.Sprintf("%.1f", x.CPUPerOp)
 			if x.CmdsPerOp >= 0 {
 				cmds = fmt.Sprintf("%.2f", x.CmdsPerOp)
 			}
 		}
-		out = append(out, []string{x.Scenario, x.Library, ops, p50, p99, allocs, cmds, ratio, x.Notes})
+		out = append(out, []string{x.Scenario, x.Library, ops, p50, p99, allocs, cpu, cmds, ratio, x.Notes})
 	}
 	return out
 }
