@@ -47,11 +47,14 @@
 #   CONNECTIONS  wrk connections [64]
 #   MODES        configurations to run [defaults redis+near redis always-miss off in-process]
 #   CLIENT_REQUESTS requests per client address and run [450]
+#   ROUNDS       times every mode runs, in turn (defaults, off, defaults,
+#                off, ...); each row then shows the run of median req/s,
+#                and the ratios are printed per round and as medians [1]
 #   FILECACHE_BIN a filecache binary to use instead of building cmd/filecache
 #
 # Examples:
 #   bash scripts/bench-http.sh                          # every mode, ~3 min
-#   MODES="defaults off" bash scripts/bench-http.sh     # the issue's ratios
+#   MODES="defaults off" ROUNDS=3 bash scripts/bench-http.sh   # the issue's ratios
 #   DURATION=5s WARMUP=2s MODES=defaults bash scripts/bench-http.sh
 #
 # It stops everything it started (by PID) and drops its schema on exit.
@@ -75,6 +78,7 @@ THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-64}
 MODES=${MODES:-defaults redis+near redis always-miss off in-process}
 CLIENT_REQUESTS=${CLIENT_REQUESTS:-450}
+ROUNDS=${ROUNDS:-1}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-http.XXXXXX")
@@ -85,6 +89,7 @@ schema_created=""
 
 log() { echo "bench-http: $*" >&2; }
 die() { log "$*"; exit 1; }
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, not $ROUNDS"
 
 cleanup() {
 	local rc=$?
@@ -344,60 +349,97 @@ per_request() {
 
 fmt_us() { awk -v us="$1" 'BEGIN { if (us >= 1000) printf "%.2fms", us / 1000; else printf "%dµs", us }'; }
 
+# rows holds every run's table row after its req/s and a tab; rps holds
+# req/s by "workload mode round"; keys the (workload, mode) pairs in order.
 rows=()
-first=1
-for mode in $MODES; do
-	start_server "$mode"
-	log "$mode: a repeated GET is served as X-Cache: $(x_cache)"
-	workloads="get mix"
-	if [[ $first -eq 1 ]]; then
-		# The ceiling of the HTTP stack on this machine: no cache, no
-		# session, no database.
-		workloads="healthz $workloads"
-		first=0
-	fi
-	for workload in $workloads; do
-		log "$mode: $workload, warm-up $WARMUP, then $DURATION"
-		# The warm-up's pool assumes at most 100k requests per second;
-		# its rate sizes the pool of the measured run.
-		run_wrk "$workload" "$WARMUP" "$(pool_size 100000 "$(seconds "$WARMUP")")"
-		read -r _ wreqs wdur _ <"$work/result"
-		clients=$(pool_size "$(awk -v r="$wreqs" -v d="$wdur" 'BEGIN { print r / (d / 1e6) }')" "$(seconds "$DURATION")")
-		c0=$(redis_cmds)
-		redis_cmdstats >"$work/cmdstats.0"
-		run_wrk "$workload" "$DURATION" "$clients"
-		read -r _ reqs dur p50 p90 p99 errs non2xx <"$work/result"
-		redis_cmdstats >"$work/cmdstats.1"
-		c1=$(redis_cmds)
-		rps=$(awk -v r="$reqs" -v d="$dur" 'BEGIN { printf "%.0f", r / (d / 1e6) }')
-		cmds=- limiter=-
-		if [[ $mode != in-process ]]; then
-			# Three INFO commands count between c0 and c1.
-			cmds=$(awk -v a="$c0" -v b="$c1" -v r="$reqs" 'BEGIN { printf "%.2f", (b - a - 3) / r }')
-			# One INCRBY per reservation of the limiter, whose script runs
-			# 3 commands (EVALSHA, INCRBY, PTTL or PEXPIRE).
-			limiter=$(awk -v r="$reqs" '$1 == "incrby" { n[FILENAME] = $2 }
-				END { printf "%.3f", 3 * (n[ARGV[2]] - n[ARGV[1]]) / r }' "$work/cmdstats.0" "$work/cmdstats.1")
-			log "$mode $workload: $clients clients; Redis commands per request: $(per_request "$work/cmdstats.0" "$work/cmdstats.1" "$reqs")"
+declare -A rps_of=()
+keys=()
+for round in $(seq "$ROUNDS"); do
+	first=1
+	for mode in $MODES; do
+		start_server "$mode"
+		log "$mode: a repeated GET is served as X-Cache: $(x_cache)"
+		workloads="get mix"
+		if [[ $first -eq 1 ]]; then
+			# The ceiling of the HTTP stack on this machine: no cache, no
+			# session, no database.
+			workloads="healthz $workloads"
+			first=0
 		fi
-		case $workload in
-		healthz) label='GET /healthz (ceiling)' ;;
-		get) label='GET /v1/files/{id}' ;;
-		mix) label='90% GET / 10% PATCH' ;;
-		esac
-		rows+=("| $label | $mode | $rps | $(fmt_us "$p50") | $(fmt_us "$p90") | $(fmt_us "$p99") | $cmds | $limiter | $errs / $non2xx |")
-		log "$mode $workload: $rps req/s, p50 $(fmt_us "$p50"), p99 $(fmt_us "$p99"), errors $errs, non-2xx $non2xx"
+		for workload in $workloads; do
+			log "$mode: $workload, warm-up $WARMUP, then $DURATION"
+			# The warm-up's pool assumes at most 100k requests per second;
+			# its rate sizes the pool of the measured run.
+			run_wrk "$workload" "$WARMUP" "$(pool_size 100000 "$(seconds "$WARMUP")")"
+			read -r _ wreqs wdur _ <"$work/result"
+			clients=$(pool_size "$(awk -v r="$wreqs" -v d="$wdur" 'BEGIN { print r / (d / 1e6) }')" "$(seconds "$DURATION")")
+			c0=$(redis_cmds)
+			redis_cmdstats >"$work/cmdstats.0"
+			run_wrk "$workload" "$DURATION" "$clients"
+			read -r _ reqs dur p50 p90 p99 errs non2xx <"$work/result"
+			redis_cmdstats >"$work/cmdstats.1"
+			c1=$(redis_cmds)
+			rps=$(awk -v r="$reqs" -v d="$dur" 'BEGIN { printf "%.0f", r / (d / 1e6) }')
+			cmds=- limiter=-
+			if [[ $mode != in-process ]]; then
+				# Three INFO commands count between c0 and c1.
+				cmds=$(awk -v a="$c0" -v b="$c1" -v r="$reqs" 'BEGIN { printf "%.2f", (b - a - 3) / r }')
+				# One INCRBY per reservation of the limiter, whose script runs
+				# 3 commands (EVALSHA, INCRBY, PTTL or PEXPIRE).
+				limiter=$(awk -v r="$reqs" '$1 == "incrby" { n[FILENAME] = $2 }
+					END { printf "%.3f", 3 * (n[ARGV[2]] - n[ARGV[1]]) / r }' "$work/cmdstats.0" "$work/cmdstats.1")
+				log "$mode $workload: $clients clients; Redis commands per request: $(per_request "$work/cmdstats.0" "$work/cmdstats.1" "$reqs")"
+			fi
+			case $workload in
+			healthz) label='GET /healthz (ceiling)' ;;
+			get) label='GET /v1/files/{id}' ;;
+			mix) label='90% GET / 10% PATCH' ;;
+			esac
+			rows+=("$rps	| $label | $mode | $rps | $(fmt_us "$p50") | $(fmt_us "$p90") | $(fmt_us "$p99") | $cmds | $limiter | $errs / $non2xx |")
+			[[ -n ${rps_of[$workload $mode 1]:-} ]] || keys+=("$workload $mode")
+			rps_of[$workload $mode $round]=$rps
+			log "round $round/$ROUNDS, $mode $workload: $rps req/s, p50 $(fmt_us "$p50"), p99 $(fmt_us "$p99"), errors $errs, non-2xx $non2xx"
+		done
+		stop_server
 	done
-	stop_server
 done
+
+# median_row LABEL MODE prints the row of the run of median req/s.
+median_row() {
+	printf '%s\n' "${rows[@]}" | awk -F'\t' -v p="| $1 | $2 |" 'index($2, p) == 1' |
+		sort -n | awk -F'\t' '{ r[NR] = $2 } END { if (NR) print r[int((NR + 1) / 2)] }'
+}
+
+# ratios NAME A B prints, for each round, req/s of run A over run B
+# ("workload mode"), and their median.
+ratios() {
+	local name=$1 a=$2 b=$3 list="" r
+	[[ -n ${rps_of[$a 1]:-} && -n ${rps_of[$b 1]:-} ]] || return 0
+	for round in $(seq "$ROUNDS"); do
+		r=$(awk -v x="${rps_of[$a $round]}" -v y="${rps_of[$b $round]}" 'BEGIN { printf "%.2f", x / y }')
+		list="$list $r"
+	done
+	echo "$name: median $(printf '%s\n' $list | sort -n | awk '{ r[NR] = $1 } END { print r[int((NR + 1) / 2)] }') (rounds:$list)"
+}
 
 echo
 echo "| workload | configuration | req/s | p50 | p90 | p99 | redis cmds/req | of which rate limit | errors / non-2xx |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-for w in 'GET /healthz' 'GET /v1' '90%'; do
-	for r in "${rows[@]}"; do [[ $r == "| $w"* ]] && echo "$r"; done
+for w in healthz get mix; do
+	for k in "${keys[@]}"; do
+		[[ $k == "$w "* ]] || continue
+		case $w in
+		healthz) label='GET /healthz (ceiling)' ;;
+		get) label='GET /v1/files/{id}' ;;
+		mix) label='90% GET / 10% PATCH' ;;
+		esac
+		median_row "$label" "${k#* }"
+	done
 done
 echo
+ratios "cached GET (defaults) / GET /healthz" "get defaults" "healthz defaults"
+ratios "90/10 mix, defaults / off (CACHE_DISABLED=true)" "mix defaults" "mix off"
+[[ $ROUNDS -eq 1 ]] || echo "$ROUNDS rounds; each row is the round of median req/s."
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after $WARMUP warm-up), $FILES files, PostgreSQL, private Redis $(redis-server --version | grep -o 'v=[0-9.]*'), $(nproc) CPUs, $(go version | cut -d' ' -f3); server, Redis, PostgreSQL and wrk share the machine."
 echo "redis cmds/req: the private Redis' total_commands_processed during the run over the requests (commands inside Lua scripts count); of which rate limit: 3 per INCRBY (the limiter's script)."
 echo "Clients: X-Forwarded-For from a fresh pool of addresses per run, about $CLIENT_REQUESTS requests each (the default limit is 600 per minute)."
