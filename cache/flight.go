@@ -58,15 +58,22 @@ func flightDo[T any](ctx context.Context, c *Cache, kind byte, key string, timeo
 		done := make(chan result[T], 1)
 		c.workers.run(func() {
 			var r result[T]
+			returned := false
 			defer func() {
-				if p := recover(); p != nil {
+				switch p := recover(); {
+				case p != nil:
 					r = result[T]{err: fmt.Errorf("cache: load of %s panicked: %v", key, p)}
+				case !returned:
+					// runtime.Goexit (t.FailNow in a test's loader): no
+					// value, and the callers must not wait for one.
+					r = result[T]{err: fmt.Errorf("cache: load of %s exited without returning", key)}
 				}
 				done <- r
 			}()
 			fctx, cancel := context.WithTimeout(withLoading(context.WithoutCancel(ctx), c, key), timeout)
 			defer cancel()
 			r = fn(fctx)
+			returned = true
 		})
 		return <-done, nil
 	})

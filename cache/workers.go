@@ -33,6 +33,7 @@ func (w *workers) work(f func()) {
 	defer t.Stop()
 	for {
 		f()
+		f = nil // what it holds (values, contexts) is not kept while idle
 		t.Reset(workerIdle)
 		select {
 		case f = <-w.idle:

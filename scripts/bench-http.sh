@@ -27,8 +27,8 @@
 # The rows after "defaults" run with RATE_LIMIT_PER_MINUTE=0 and
 # LOG_LEVEL=error. Every /v1 request also counts in the caller's session
 # (written behind: a Redis GET and SET per client and flush, about a
-# second), so no row is a pure cache read. GET /healthz, run once, shows the
-# ceiling of the HTTP stack on the machine.
+# second), so no row is a pure cache read. GET /healthz, run once a round
+# with the first mode, shows the ceiling of the HTTP stack on the machine.
 #
 # Clients: every request names its client in X-Forwarded-For, in turn from
 # a pool of addresses in 10.0.0.0/8 that no earlier run has used. The pool
@@ -48,8 +48,11 @@
 #   MODES        configurations to run [defaults redis+near redis always-miss off in-process]
 #   CLIENT_REQUESTS requests per client address and run [450]
 #   ROUNDS       times every mode runs, in turn (defaults, off, defaults,
-#                off, ...); each row then shows the run of median req/s,
-#                and the ratios are printed per round and as medians [1]
+#                off, ...); each row then shows the run of median req/s
+#                (of an even count, the lower middle one), and the ratios
+#                are printed per round and as medians: the cached GET over
+#                /healthz when defaults is the first mode, the 90/10 mix
+#                of defaults over off when both run [1]
 #   FILECACHE_BIN a filecache binary to use instead of building cmd/filecache
 #
 # Examples:

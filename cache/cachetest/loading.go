@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -310,13 +311,19 @@ func testReentrant(t *testing.T, s Store, p string) {
 	}
 }
 
-// testLoaderPanic: a loader that panics fails its callers with an error;
-// the process lives on and the key stays usable.
+// testLoaderPanic: a loader that panics, or ends its goroutine, fails its
+// callers with an error; the process lives on and the key stays usable.
 func testLoaderPanic(t *testing.T, s Store, p string) {
 	ctx := t.Context()
 	f := newFamily(t, newCache(t, s, p), cache.FamilyOptions[File]{})
 	if _, err := f.GetOrLoad(ctx, "p", func(context.Context, string) (File, error) { panic("boom") }); err == nil {
 		t.Fatal("a panicking loader returned no error")
+	}
+	// runtime.Goexit (t.FailNow called by a loader) returns no value: an
+	// error, not an empty value served as loaded. (Its lease is not
+	// released: the goroutine ended inside the load.)
+	if v, err := f.GetOrLoad(ctx, "exit", func(context.Context, string) (File, error) { runtime.Goexit(); return File{}, nil }); err == nil {
+		t.Fatalf("a loader that called runtime.Goexit returned %+v and no error", v)
 	}
 	v, err := f.GetOrLoad(ctx, "p", func(context.Context, string) (File, error) { return File{ID: "p"}, nil })
 	if err != nil || v.ID != "p" {
