@@ -28,7 +28,8 @@
 # LOG_LEVEL=error. Every /v1 request also counts in the caller's session
 # (written behind: a Redis GET and SET per client and flush, about a
 # second), so no row is a pure cache read. GET /healthz, run once a round
-# with the first mode, shows the ceiling of the HTTP stack on the machine.
+# with the first mode of MODES, shows the ceiling of the HTTP stack on the
+# machine.
 #
 # Clients: every request names its client in X-Forwarded-For, in turn from
 # a pool of addresses in 10.0.0.0/8 that no earlier run has used. The pool
@@ -47,8 +48,9 @@
 #   CONNECTIONS  wrk connections [64]
 #   MODES        configurations to run [defaults redis+near redis always-miss off in-process]
 #   CLIENT_REQUESTS requests per client address and run [450]
-#   ROUNDS       times every mode runs, in turn (defaults, off, defaults,
-#                off, ...); each row then shows the run of median req/s
+#   ROUNDS       times every mode runs, in turn and in reverse order every
+#                other round (defaults, off, off, defaults, ...); each row
+#                then shows the run of median req/s
 #                (of an even count, the lower middle one), and the ratios
 #                are printed per round and as medians: the cached GET over
 #                /healthz when defaults is the first mode, the 90/10 mix
@@ -357,17 +359,23 @@ fmt_us() { awk -v us="$1" 'BEGIN { if (us >= 1000) printf "%.2fms", us / 1000; e
 rows=()
 declare -A rps_of=()
 keys=()
+first_mode=${MODES%% *}
 for round in $(seq "$ROUNDS"); do
-	first=1
-	for mode in $MODES; do
+	# Every other round runs the modes in reverse: each PATCH leaves
+	# PostgreSQL a dead row version until vacuum, so a mode that always
+	# ran after another would always meet more of them.
+	order=$MODES
+	if ((round % 2 == 0)); then
+		order=$(printf '%s\n' $MODES | tac | tr '\n' ' ')
+	fi
+	for mode in $order; do
 		start_server "$mode"
 		log "$mode: a repeated GET is served as X-Cache: $(x_cache)"
 		workloads="get mix"
-		if [[ $first -eq 1 ]]; then
+		if [[ $mode == "$first_mode" ]]; then
 			# The ceiling of the HTTP stack on this machine: no cache, no
 			# session, no database.
 			workloads="healthz $workloads"
-			first=0
 		fi
 		for workload in $workloads; do
 			log "$mode: $workload, warm-up $WARMUP, then $DURATION"
