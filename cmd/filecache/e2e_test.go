@@ -8,6 +8,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -21,6 +22,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -111,6 +113,13 @@ func startE2EServer(t testing.TB, b e2eBackend, env map[string]string) *e2eServe
 			t.Errorf("app.Close: %v", err)
 		}
 	})
+	// The relay and the session flushes run as under serve: a drain is
+	// what readmits cache reads after the app started behind an open
+	// breaker or heard a connection drop (Relay.MarkLost).
+	bg, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = a.catalog.Run(bg) })
+	t.Cleanup(func() { stop(); wg.Wait() }) // runs before a.Close
 	h, err := a.handler()
 	if err != nil {
 		t.Fatalf("handler: %v", err)
