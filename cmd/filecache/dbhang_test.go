@@ -243,9 +243,16 @@ func TestDatabaseHangs(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if n := backends(); n > pool {
-		t.Fatalf("%d PostgreSQL backends after recovery; the pool holds %d", n, pool)
-	}
+	// A backend whose client pgx closed during the hang exits once
+	// PostgreSQL notices, which a busy machine delays: the count must come
+	// down to the pool, not be there at once (11 for a pool of 10 once,
+	// under two busy loops).
+	testenv.Eventually(t, 20*time.Second, func() error {
+		if n := backends(); n > pool {
+			return fmt.Errorf("%d PostgreSQL backends after recovery; the pool holds %d", n, pool)
+		}
+		return nil
+	})
 }
 
 // TestDatabaseHangsStale freezes PostgreSQL behind a proxy while a cached
