@@ -46,7 +46,7 @@ func (s *server) createFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/v1/files/"+url.PathEscape(f.ID))
-	w.Header().Set("ETag", etag(f.Version))
+	w.Header()[hdrETag] = []string{etag(f.Version)}
 	s.writeJSON(w, http.StatusCreated, f)
 }
 
@@ -80,7 +80,7 @@ func getView[T any](s *server, w http.ResponseWriter, r *http.Request, get func(
 	}
 	setCache(w, origin)
 	if version != nil {
-		w.Header().Set("ETag", etag(version(v)))
+		w.Header()[hdrETag] = []string{etag(version(v))}
 	}
 	s.writeJSON(w, http.StatusOK, v)
 }
@@ -109,7 +109,7 @@ func (s *server) updateFile(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	w.Header().Set("ETag", etag(f.Version))
+	w.Header()[hdrETag] = []string{etag(f.Version)}
 	s.writeJSON(w, http.StatusOK, f)
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/filecache/filecache/audit"
@@ -308,7 +309,12 @@ func (s *server) routes() {
 	if s.metrics != nil {
 		s.handle("GET /metrics", s.metrics.ServeHTTP)
 	}
+	// Not through handle: the route of what it answers is UnmatchedRoute.
+	s.mux.HandleFunc(catchAll, s.unmatched)
 }
+
+// catchAll is the pattern of unmatched.
+const catchAll = "/"
 
 // handle registers h for pattern and records the pattern of every request
 // it serves, for the request log, RoutePattern and the request's span.
@@ -323,43 +329,37 @@ func (s *server) handle(pattern string, h http.HandlerFunc) {
 }
 
 // dispatch routes r. Paths that are not in canonical form are 404 (no
-// redirects: an API client should send the path it means), and the
-// router's own 404 and 405 answers are replaced by JSON errors.
+// redirects: an API client should send the path it means); the router
+// matches each request once, and what no route matches goes to unmatched.
 func (s *server) dispatch(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	if p == "" || p[0] != '/' || cleanPath(p) != p {
 		s.writeError(w, http.StatusNotFound, "not_found", "no route for this path")
 		return
 	}
-	h, pattern := s.mux.Handler(r)
-	if pattern != "" {
-		s.mux.ServeHTTP(w, r)
-		return
-	}
-	// Let the router say which methods the path allows.
-	c := &captureWriter{header: http.Header{}}
-	h.ServeHTTP(c, r)
-	if c.status == http.StatusMethodNotAllowed {
-		if allow := c.header.Get("Allow"); allow != "" {
-			w.Header().Set("Allow", allow)
+	s.mux.ServeHTTP(w, r)
+}
+
+// probeMethods are the methods unmatched tries on a path to list in Allow.
+var probeMethods = [...]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}
+
+// unmatched, the router's catch-all, answers a request that no route
+// matched: 405 with Allow when the path has routes for other methods,
+// else 404. Finding the methods costs a match per method, on this error
+// path only.
+func (s *server) unmatched(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range probeMethods {
+		probe := r.WithContext(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != catchAll {
+			allow = append(allow, m)
 		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
 		s.writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method "+truncate(r.Method, 32)+" is not allowed on this path")
 		return
 	}
 	s.writeError(w, http.StatusNotFound, "not_found", "no route for this path")
-}
-
-// captureWriter records the status and headers the router's own error
-// handlers write, and discards their text body.
-type captureWriter struct {
-	header http.Header
-	status int
-}
-
-func (c *captureWriter) Header() http.Header         { return c.header }
-func (c *captureWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (c *captureWriter) WriteHeader(status int) {
-	if c.status == 0 {
-		c.status = status
-	}
 }

@@ -30,7 +30,7 @@ type errorDetail struct {
 }
 
 // internalBody is the answer when even encoding the answer failed.
-var internalBody = []byte(`{"error":{"code":"internal","message":"internal error"}}` + "\n")
+var internalBody = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
 
 // writeJSON writes v as the JSON body of a response with the given status.
 // It is the only place that writes a JSON body.
@@ -42,16 +42,19 @@ func (s *server) writeJSON(w http.ResponseWriter, status int, v any) {
 	if err != nil {
 		s.log.Error("encode response", slog.Any("error", err))
 		status, b = http.StatusInternalServerError, internalBody
-	} else {
-		b = append(b, '\n')
 	}
 	h := w.Header()
 	h[hdrContentType] = jsonContentType
 	h[hdrContentTypeOptions] = nosniff
 	delete(h, hdrContentLength)
 	w.WriteHeader(status)
+	// The newline is a write of its own: appending it to b would copy
+	// the body (the response is buffered: still one send).
 	_, _ = w.Write(b)
+	_, _ = w.Write(newline)
 }
+
+var newline = []byte("\n")
 
 // writeError writes the error body {"error": {"code", "message"}}.
 func (s *server) writeError(w http.ResponseWriter, status int, code, msg string) {
