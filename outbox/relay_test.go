@@ -127,15 +127,19 @@ func pending(t *testing.T, s *sqlstore.Store) int64 {
 }
 
 // TestDeliveredMarkedInBatches: entries delivered by their writers are
-// marked done by the running relay, off the writers' path.
+// marked done by the running relay, off the writers' path, many to a
+// statement: writes that come one after another within MarkDelay share
+// one (the relay marked each write's entry alone before).
 func TestDeliveredMarkedInBatches(t *testing.T) {
 	for _, db := range sqltest.Engines() {
 		t.Run(db.Name, func(t *testing.T) {
 			s := openStore(t, db.DSN(t))
+			counted := &countMarks{Store: s}
 			c := newCache()
-			r := outbox.NewRelay(s, c.deliver, outbox.Options{Interval: time.Hour, Grace: time.Hour})
+			r := outbox.NewRelay(counted, c.deliver, outbox.Options{Interval: time.Hour, Grace: time.Hour, MarkDelay: 500 * time.Millisecond})
 			run(t, r)
-			for i := range 200 {
+			const writes = 200
+			for i := range writes {
 				id := enqueue(t, s, fmt.Sprint("k", i))
 				r.Delivered(t.Context(), id)
 			}
@@ -148,12 +152,27 @@ func TestDeliveredMarkedInBatches(t *testing.T) {
 			// again entries it read before their writers reported them:
 			// harmless.
 			st := r.Stats()
-			if st.Delivered != 200 || st.Relayed >= 200 {
-				t.Fatalf("stats %+v, want 200 delivered by writers and marked, not all relayed again", st)
+			if st.Delivered != writes || st.Relayed >= writes {
+				t.Fatalf("stats %+v, want %d delivered by writers and marked, not all relayed again", st, writes)
 			}
-			t.Logf("relayed again by the first drain: %d of 200", st.Relayed)
+			// A write takes a millisecond or more: in 500 ms, dozens.
+			if n := counted.calls.Load(); n > writes/4 {
+				t.Fatalf("%d statements marked %d writes' entries, want at most %d", n, writes, writes/4)
+			}
+			t.Logf("relayed again by the first drain: %d of %d; %d mark statements", st.Relayed, writes, counted.calls.Load())
 		})
 	}
+}
+
+// countMarks is a Store that counts its MarkDone statements.
+type countMarks struct {
+	outbox.Store
+	calls atomic.Int64
+}
+
+func (c *countMarks) MarkDone(ctx context.Context, ids ...int64) error {
+	c.calls.Add(1)
+	return c.Store.MarkDone(ctx, ids...)
 }
 
 // TestSlowMarkNotDeliveredAgain: an entry its writer delivered is not
