@@ -107,11 +107,19 @@ func (s *Store) AddToTag(ctx context.Context, tagKey string, ttl time.Duration, 
 // its key was deleted.
 func (s *Store) DeleteTag(ctx context.Context, tagKey string) (int, error) {
 	draining := tagKey + drainingSuffix
+	var staged int64
 	err := s.attempt(ctx, true, func(ctx context.Context) error {
-		return stageTag.Exec(ctx, s.client, []string{tagKey, draining}, nil).Error()
+		var err error
+		staged, err = stageTag.Exec(ctx, s.client, []string{tagKey, draining}, nil).AsInt64()
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("redisstore: delete tag %s: %w", tagKey, err)
+	}
+	if staged == 0 {
+		// Nothing to drain: the common case of a tag invalidated at every
+		// write (the searches of "files") saves a round trip.
+		return 0, nil
 	}
 	total := 0
 	for {
