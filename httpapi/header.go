@@ -6,7 +6,7 @@ import (
 	"github.com/filecache/filecache/cache"
 )
 
-// Canonical names of the headers set on every answer. The handlers assign
+// Canonical names of the headers set on most answers. The handlers assign
 // them to the Header map directly: on a near hit, Header.Set's copy of a
 // key that is not canonical ("RateLimit-Limit") and its one-value slices
 // were a measurable part of the handler (BenchmarkCachedGET).

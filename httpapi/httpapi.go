@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -213,6 +214,7 @@ type server struct {
 	observe      func(method, route string, status int, d time.Duration)
 
 	mux     *http.ServeMux
+	methods []string // of the routes, for Allow (see unmatched)
 	handler http.Handler
 }
 
@@ -319,6 +321,12 @@ const catchAll = "/"
 // handle registers h for pattern and records the pattern of every request
 // it serves, for the request log, RoutePattern and the request's span.
 func (s *server) handle(pattern string, h http.HandlerFunc) {
+	if m, _, ok := strings.Cut(pattern, " "); ok {
+		s.addMethod(m)
+		if m == http.MethodGet {
+			s.addMethod(http.MethodHead) // a GET route serves HEAD
+		}
+	}
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if st := stateOf(r.Context()); st != nil {
 			st.route = r.Pattern
@@ -326,6 +334,13 @@ func (s *server) handle(pattern string, h http.HandlerFunc) {
 		nameSpan(r)
 		h(w, r)
 	})
+}
+
+// addMethod adds m to the methods unmatched tries for Allow.
+func (s *server) addMethod(m string) {
+	if !slices.Contains(s.methods, m) {
+		s.methods = append(s.methods, m)
+	}
 }
 
 // dispatch routes r. Paths that are not in canonical form are 404 (no
@@ -340,17 +355,14 @@ func (s *server) dispatch(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// probeMethods are the methods unmatched tries on a path to list in Allow.
-var probeMethods = [...]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}
-
 // unmatched, the router's catch-all, answers a request that no route
 // matched: 405 with Allow when the path has routes for other methods,
-// else 404. Finding the methods costs a match per method, on this error
-// path only.
+// else 404. Finding the methods costs a match per method of the routing
+// table, on this error path only.
 func (s *server) unmatched(w http.ResponseWriter, r *http.Request) {
 	var allow []string
-	for _, m := range probeMethods {
-		probe := r.WithContext(r.Context())
+	probe := r.WithContext(r.Context())
+	for _, m := range s.methods {
 		probe.Method = m
 		if _, pattern := s.mux.Handler(probe); pattern != catchAll {
 			allow = append(allow, m)

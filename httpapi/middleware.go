@@ -20,14 +20,16 @@ const UnmatchedRoute = "unmatched"
 // pointer through its context. It is that context: a context.Context that
 // answers stateKey with itself saves the request a separate allocation
 // for context.WithValue; the response's statusWriter lives in it for the
-// same reason.
+// same reason. (Work that outlives the request on a context derived from
+// it, such as a refresh, keeps the response writer reachable until it
+// ends.)
 type reqState struct {
 	context.Context
 	start time.Time
-	route string // pattern of the matched route, set by the route's handler
-	ip    string // client IP resolved by resolveClientIP; "" if unknown
-	key   string // the client's rate-limit and session key (see clientKey)
-	w     statusWriter
+	route string       // pattern of the matched route, set by the route's handler
+	ip    string       // client IP resolved by resolveClientIP; "" if unknown
+	key   string       // the client's rate-limit and session key (see clientKey)
+	w     statusWriter // the response, as every layer after withState sees it
 }
 
 type stateKey struct{}

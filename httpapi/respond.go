@@ -49,7 +49,8 @@ func (s *server) writeJSON(w http.ResponseWriter, status int, v any) {
 	delete(h, hdrContentLength)
 	w.WriteHeader(status)
 	// The newline is a write of its own: appending it to b would copy
-	// the body (the response is buffered: still one send).
+	// the body (goccy returns a slice without spare room); both land in
+	// the response's buffer.
 	_, _ = w.Write(b)
 	_, _ = w.Write(newline)
 }

@@ -405,8 +405,10 @@ func (r *Relay) firePoll() {
 	}
 }
 
-// markLoop marks the entries delivered by writers done, as many per
-// statement as have queued, until ctx ends; then it marks what is left.
+// markLoop marks the entries delivered by writers done, until ctx ends;
+// then it marks what is left. After the first entry of a batch it gathers
+// for MarkDelay (or until the batch is full), then marks them all in one
+// statement.
 func (r *Relay) markLoop(ctx context.Context) {
 	batch := make([]int64, 0, 1000)
 	flush := func(ctx context.Context) {
@@ -443,9 +445,9 @@ func (r *Relay) markLoop(ctx context.Context) {
 				}
 			}
 			delay.Stop()
-			if ctx.Err() == nil {
-				flush(ctx) // else the case below marks the batch
-			}
+			// Not cut by the end of ctx (signalTimeout bounds it): a
+			// failed mark costs another delivery of the entries.
+			flush(context.WithoutCancel(ctx))
 		case <-ctx.Done():
 			for {
 				select {

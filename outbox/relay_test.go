@@ -164,7 +164,8 @@ func TestDeliveredMarkedInBatches(t *testing.T) {
 	}
 }
 
-// countMarks is a Store that counts its MarkDone statements.
+// countMarks is a Store that counts its MarkDone statements. It is not a
+// Notifier: the relay over it runs without signals.
 type countMarks struct {
 	outbox.Store
 	calls atomic.Int64
