@@ -202,9 +202,8 @@ func (s *server) resolveClientIP(next http.Handler) http.Handler {
 		st := stateOf(r.Context())
 		if a := clientIP(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), s.trusted); a.IsValid() {
 			st.ip = a.String()
-			// An IPv4 client's key is its address (clientKey), the same
-			// string: one allocation per request less.
-			if st.key = st.ip; a.Is6() {
+			st.key = st.ip // an IPv4 client's key is its address (clientKey)
+			if a.Is6() {
 				st.key = clientKey(a, s.v6bits)
 			}
 		} else {

@@ -164,6 +164,37 @@ func TestDeliveredMarkedInBatches(t *testing.T) {
 	}
 }
 
+// TestMarksGatheredAtShutdown: entries gathered for a mark when the relay
+// stops are marked then, not left to another delivery: with a MarkDelay
+// far longer than the test, only the shutdown's flush can mark them.
+func TestMarksGatheredAtShutdown(t *testing.T) {
+	s := openStore(t, sqltest.SQLiteDSN(t))
+	c := newCache()
+	r := outbox.NewRelay(s, c.deliver, outbox.Options{Interval: time.Hour, Grace: time.Hour, MarkDelay: time.Hour})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = r.Run(ctx)
+	}()
+	// Before Run, a writer marks its own entry at once.
+	testenv.Until(t, 10*time.Second, "the relay running", r.Running)
+	for i := range 3 {
+		r.Delivered(t.Context(), enqueue(t, s, fmt.Sprint("k", i)))
+	}
+	if n := pending(t, s); n != 3 {
+		t.Fatalf("%d entries pending while the relay gathers marks, want 3", n)
+	}
+	cancel()
+	<-done
+	if n := pending(t, s); n != 0 {
+		t.Fatalf("%d entries pending after the relay stopped, want the 3 delivered ones marked", n)
+	}
+	if st := r.Stats(); st.Relayed != 0 {
+		t.Fatalf("stats %+v, want nothing relayed", st)
+	}
+}
+
 // countMarks is a Store that counts its MarkDone statements. It is not a
 // Notifier: the relay over it runs without signals.
 type countMarks struct {
